@@ -1,0 +1,113 @@
+"""Build a timm classifier with the task's labels, and save / load it as a folder in timm's Hub format.
+
+The folder (``config.json`` + ``model.safetensors``) loads with no custom code in three ways:
+``transformers.pipeline("image-classification", model=DIR)``, ``AutoModelForImageClassification``
+(through transformers' TimmWrapper) and ``timm.create_model("local-dir:DIR", pretrained=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from safetensors.torch import load_file, save_file
+
+from kernel_laugh.config import ModelConfig
+from kernel_laugh.errors import KernelLaughError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+def build_model(cfg: ModelConfig, label_names: list[str]) -> torch.nn.Module:
+    """A timm model with a fresh ``len(label_names)``-way head; its ``pretrained_cfg`` reflects ``cfg``."""
+    if len(label_names) < 2:
+        raise KernelLaughError(f"a classifier needs at least 2 labels, got {label_names}")
+    if cfg.architecture not in timm.list_models() and not timm.is_model(cfg.architecture):
+        raise KernelLaughError(f"unknown timm architecture {cfg.architecture!r} (see timm.list_models())")
+    try:
+        model = timm.create_model(
+            cfg.architecture, pretrained=cfg.pretrained, num_classes=len(label_names), drop_rate=cfg.drop_rate
+        )
+    except Exception as err:  # offline / no cached weights: hub, http or OS errors depending on versions
+        if not cfg.pretrained:
+            raise
+        raise KernelLaughError(
+            f"could not get pretrained weights for {cfg.architecture!r} from the Hugging Face Hub ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}). Connect to the internet, or pass --no-pretrained "
+            "to train from scratch."
+        ) from err
+    model.pretrained_cfg = _pretrained_cfg(model, cfg, len(label_names))
+    model.label_names = list(label_names)
+    return model
+
+
+def _pretrained_cfg(model: torch.nn.Module, cfg: ModelConfig, num_classes: int) -> dict[str, Any]:
+    """The preprocessing contract saved with the weights; training, eval, pipeline and Space all read it."""
+    pc = dict(model.pretrained_cfg)
+    if cfg.image_size:
+        pc["input_size"] = (3, cfg.image_size, cfg.image_size)
+        pc.pop("test_input_size", None)
+        pc.pop("pool_size", None)  # depends on the input size; timm recomputes it
+    if cfg.crop_pct:
+        pc["crop_pct"] = cfg.crop_pct
+        pc.pop("test_crop_pct", None)
+    if cfg.crop_mode:
+        pc["crop_mode"] = cfg.crop_mode
+    pc["num_classes"] = num_classes
+    keep = ("architecture", "input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std", "num_classes", "pool_size",
+            "first_conv", "classifier")
+    return {k: (list(pc[k]) if isinstance(pc[k], tuple) else pc[k]) for k in keep if k in pc}
+
+
+def model_config_dict(model: torch.nn.Module) -> dict[str, Any]:
+    """``config.json`` in timm's Hub format.
+
+    Unlike ``timm.models.save_for_hf`` this never writes ``model_args.num_classes``: transformers' TimmWrapper
+    passes ``num_classes`` itself and would get it twice (seen with timm 1.0.31 + transformers 5.23).
+    """
+    label_names = list(model.label_names)
+    pool = getattr(model, "global_pool", "avg")  # a module on CNNs, a string on ViTs
+    return {
+        "architecture": model.pretrained_cfg["architecture"],
+        "num_classes": len(label_names),
+        "num_features": model.num_features,
+        "global_pool": pool if isinstance(pool, str) else getattr(pool, "pool_type", "avg"),
+        "label_names": label_names,
+        "pretrained_cfg": {k: v for k, v in model.pretrained_cfg.items() if k != "architecture"},
+    }
+
+
+def save_model(model: torch.nn.Module, out_dir: str | Path, extra_config: dict[str, Any] | None = None) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` (never pickle) into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = model_config_dict(model) | (extra_config or {})
+    (out / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    # contiguous() because safetensors refuses views; clone() breaks weights shared between tensors.
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(state, str(out / WEIGHTS_NAME), metadata={"format": "pt"})
+    return out
+
+
+def read_config(model_dir: str | Path) -> dict[str, Any]:
+    path = Path(model_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise KernelLaughError(f"no model at {model_dir}: {CONFIG_NAME} not found")
+    return json.loads(path.read_text())
+
+
+def load_model(model_dir: str | Path) -> torch.nn.Module:
+    """Rebuild a saved folder as a plain timm model (for training, evaluation and Grad-CAM)."""
+    config = read_config(model_dir)
+    weights = Path(model_dir) / WEIGHTS_NAME
+    if not weights.is_file():
+        raise KernelLaughError(f"no weights at {model_dir}: {WEIGHTS_NAME} not found")
+    model = timm.create_model(config["architecture"], pretrained=False, num_classes=config["num_classes"])
+    model.load_state_dict(load_file(str(weights)))
+    model.pretrained_cfg = dict(config["pretrained_cfg"], architecture=config["architecture"])
+    model.label_names = list(config["label_names"])
+    return model
