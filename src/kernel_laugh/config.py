@@ -87,7 +87,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Small images, from scratch, a few epochs: trains in a couple of minutes on 2 CPU cores.
     "sample": dict(
         dataset="sample", group_column="session", pretrained=False, image_size=64, crop_pct=1.0, crop_mode="squash",
-        epochs=12, batch_size=32, learning_rate=2e-3, weight_decay=0.05, warmup_ratio=0.1,
+        epochs=10, batch_size=32, learning_rate=2e-3, weight_decay=0.05, warmup_ratio=0.1,
     ),
     # The flagship: Kernel Flow brain renders. Whole frame kept (blobs sit near the edges), no flips.
     "brain": dict(pretrained=True, image_size=224, crop_pct=1.0, crop_mode="squash", epochs=10, batch_size=16, learning_rate=3e-4),

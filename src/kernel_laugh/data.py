@@ -223,7 +223,8 @@ def split_indices(labels: np.ndarray, groups: np.ndarray | None, fractions: tupl
                 if target:
                     filled[target] += int(members.sum())
             out = tuple(np.flatnonzero(which == s) for s in (0, 1, 2))
-        if all(len(np.unique(labels[o])) == len(classes) for o in out):
+        wanted = [out[0]] + [o for o, f in zip(out[1:], fractions) if f > 0]  # a 0.0 share is left empty on purpose
+        if all(len(np.unique(labels[o])) == len(classes) for o in wanted):
             return out  # type: ignore[return-value]
     raise KernelLaughError(
         "could not split the data so that train, validation and test each hold every class "

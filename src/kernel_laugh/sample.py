@@ -22,8 +22,8 @@ LABEL_NAMES = ["non-laughter", "laughter"]
 LAUGHTER_REGIONS = [(0.18, 0.38), (0.30, 0.22), (0.62, 0.72), (0.45, 0.70)]  # prefrontal, frontal, temporal
 OTHER_REGIONS = [(0.55, 0.20), (0.78, 0.30), (0.88, 0.52), (0.70, 0.45)]  # parietal, occipital, motor
 BLOB_COLOURS = np.array([[90, 230, 230], [80, 220, 120], [240, 220, 80], [230, 70, 60]], dtype=np.float32)
-P_MATCHING_REGION = 0.8  # chance that a blob lands in its label's regions
-LABEL_NOISE = 0.04  # share of labels flipped
+P_MATCHING_REGION = 0.85  # chance that a blob lands in its label's regions
+LABEL_NOISE = 0.03  # share of labels flipped
 
 
 def _cortex(h: int, w: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,97 @@
+"""The CLI contract: train writes the Hub-ready folder; predict prints JSON; bad input → one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import timm
+import torch
+from PIL import Image
+from transformers import pipeline
+
+from kernel_laugh.cli import main
+
+CLI = [sys.executable, "-m", "kernel_laugh.cli"]
+
+
+def test_train_sample_writes_hub_ready_folder(trained_dir):
+    for name in ("config.json", "model.safetensors", "README.md", "eval_results.json", "training_args.json"):
+        assert (trained_dir / name).is_file(), name
+    assert (trained_dir / "checkpoints").is_dir() and any((trained_dir / "checkpoints").iterdir())
+    res = json.loads((trained_dir / "eval_results.json").read_text())
+    assert res["split"] == "test" and res["synthetic"] is True
+    for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "num_samples"):
+        assert key in res
+    assert res["num_samples"] == 90  # 15% of the 600 sample images, whole sessions
+    assert res["roc_auc"] >= 0.90, res["roc_auc"]
+    assert res["roc_auc_ci95"][0] <= res["roc_auc"] <= res["roc_auc_ci95"][1]
+    card = (trained_dir / "README.md").read_text()
+    assert "SYNTHETIC" in card and "$" not in card.split("```")[0]
+    assert json.loads((trained_dir / "training_args.json").read_text())["ModelConfig"]["pretrained"] is False
+
+
+def test_pipeline_and_timm_load_the_trained_folder(trained_dir, tmp_path):
+    from kernel_laugh.sample import generate_sample
+
+    png = tmp_path / "frame.png"
+    generate_sample(1, 96, seed=123)[0]["image"].save(png)
+    pipe = pipeline("image-classification", model=str(trained_dir))
+    assert {d["label"] for d in pipe(str(png))} == {"non-laughter", "laughter"}
+    x = pipe.image_processor(Image.open(png).convert("RGB"), return_tensors="pt")["pixel_values"]
+    model = timm.create_model(f"local-dir:{trained_dir}", pretrained=True).eval()
+    with torch.no_grad():
+        assert torch.allclose(model(x), pipe.model(x).logits, atol=1e-5)
+
+
+def test_predict_json_and_bad_files(trained_dir, tmp_path):
+    good = tmp_path / "ok.png"
+    Image.new("RGBA", (70, 50), (90, 90, 90, 255)).save(good)
+    out = subprocess.run([*CLI, "predict", str(trained_dir), str(good), "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result[0]["image"] == str(good)
+    preds = result[0]["predictions"]
+    assert {p["label"] for p in preds} == {"non-laughter", "laughter"}
+    assert abs(sum(p["score"] for p in preds) - 1) < 1e-4
+
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(good.read_bytes()[:60])
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    for bad in (corrupt, tmp_path / "missing.png", text):
+        out = subprocess.run([*CLI, "predict", str(trained_dir), str(good), str(bad)], capture_output=True, text=True)
+        assert out.returncode != 0
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(bad) in lines[0] and "Traceback" not in out.stderr
+
+
+def test_predict_missing_model(tmp_path, capsys):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    assert main(["predict", str(tmp_path / "no-model"), str(tmp_path / "a.png")]) != 0
+    assert "no-model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", ["one-class", "empty", "corrupt"])
+def test_train_rejects_bad_folders_before_training(tmp_path, case):
+    root = tmp_path / "data"
+    (root / "0_non-laughter").mkdir(parents=True)
+    if case != "empty":
+        (root / "1_laughter").mkdir()
+        for i in range(4):
+            Image.new("RGB", (16, 16), (i, 0, 0)).save(root / "1_laughter" / f"{i}.png")
+    if case == "corrupt":
+        for i in range(4):
+            Image.new("RGB", (16, 16)).save(root / "0_non-laughter" / f"{i}.png")
+        (root / "0_non-laughter" / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    out = subprocess.run([*CLI, "train", "--dataset", str(root), "--no-pretrained", "--output-dir", str(tmp_path / "o")],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert str(root) in out.stderr
+    assert not (tmp_path / "o" / "model.safetensors").exists()
+
+
+def test_help_explains_presets_and_offline_flag():
+    out = subprocess.run([*CLI, "train", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--no-pretrained" in out.stdout and "SYNTHETIC" in out.stdout
