@@ -26,7 +26,7 @@ def test_train_sample_writes_hub_ready_folder(trained_dir):
         assert key in res
     assert res["num_samples"] == 90  # 15% of the 600 sample images, whole sessions
     assert res["roc_auc"] >= 0.90, res["roc_auc"]
-    assert res["roc_auc_ci95"][0] <= res["roc_auc"] <= res["roc_auc_ci95"][1]
+    assert res["roc_auc_ci_low"] <= res["roc_auc"] <= res["roc_auc_ci_high"]
     card = (trained_dir / "README.md").read_text()
     assert "SYNTHETIC" in card and "$" not in card.split("```")[0]
     assert json.loads((trained_dir / "training_args.json").read_text())["ModelConfig"]["pretrained"] is False

@@ -27,4 +27,4 @@ def test_multiclass_macro_and_group_bootstrap():
     res = compute_metrics(probs, refs, [str(i) for i in range(7)], groups=np.arange(140) // 10, n_boot=50)
     assert np.isclose(res["f1"], f1_score(refs, probs.argmax(1), average="macro"))
     assert np.isclose(res["roc_auc"], roc_auc_score(refs, probs, multi_class="ovr"))
-    assert "groups" in res["ci_method"] and res["accuracy_ci95"][0] < res["accuracy"] < res["accuracy_ci95"][1]
+    assert "groups" in res["ci_method"] and res["accuracy_ci_low"] < res["accuracy"] < res["accuracy_ci_high"]

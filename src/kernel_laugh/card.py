@@ -56,12 +56,14 @@ def render_card(results: dict[str, Any], training_args: dict[str, Any], model_co
     train = training_args["TrainConfig"]
     pc = model_config.get("pretrained_cfg", {})
     names = results["label_names"]
-    ci_acc, ci_auc = results.get("accuracy_ci95"), results.get("roc_auc_ci95")
-    ci = lambda c: f"{c[0]:.3f}-{c[1]:.3f}" if c else "n/a"  # noqa: E731
+
+    def ci(metric: str) -> str:
+        low, high = results.get(f"{metric}_ci_low"), results.get(f"{metric}_ci_high")
+        return f"{low:.3f}-{high:.3f}" if low is not None and high is not None else ""
+
     results_table = _table(
         ["metric", "value", "95% interval"],
-        [["accuracy", results["accuracy"], ci(ci_acc)], ["precision", results["precision"], ""],
-         ["recall", results["recall"], ""], ["f1", results["f1"], ""], ["roc_auc", results.get("roc_auc"), ci(ci_auc)]],
+        [[m, results.get(m), ci(m)] for m in ("accuracy", "precision", "recall", "f1", "roc_auc")],
     )
     per_class = _table(["class", "precision", "recall", "f1", "support"],
                        [[r["label"], r["precision"], r["recall"], r["f1"], r["support"]] for r in results["per_class"]])

@@ -76,8 +76,8 @@ class RocAuc(evaluate.Metric):
 
 
 def bootstrap_ci(probs: np.ndarray, refs: np.ndarray, groups: np.ndarray | None = None, n_boot: int = 500,
-                 seed: int = 0, positive_label: int = 1) -> dict[str, list[float]]:
-    """95% percentile intervals for accuracy and ROC AUC. Resamples whole groups when given (video frames of
+                 seed: int = 0, positive_label: int = 1) -> dict[str, float | None]:
+    """95% percentile intervals for accuracy and ROC AUC (keys ``<metric>_ci_low`` / ``<metric>_ci_high``). Resamples whole groups when given (video frames of
     one session are not independent, so resampling frames would make the interval too narrow)."""
     rng = np.random.default_rng(seed)
     units = np.unique(groups) if groups is not None else np.arange(len(refs))
@@ -90,8 +90,11 @@ def bootstrap_ci(probs: np.ndarray, refs: np.ndarray, groups: np.ndarray | None 
             s = probs[idx, positive_label] if probs.shape[1] == 2 else probs[idx]
             y = refs[idx] == positive_label if probs.shape[1] == 2 else refs[idx]
             auc.append(float(roc_auc_score(y, s, multi_class="ovr") if probs.shape[1] > 2 else roc_auc_score(y, s)))
-    ci = lambda v: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if v else None  # noqa: E731
-    return {"accuracy_ci95": ci(acc), "roc_auc_ci95": ci(auc)}
+    out: dict[str, float | None] = {}
+    for name, values in (("accuracy", acc), ("roc_auc", auc)):
+        out[f"{name}_ci_low"] = float(np.percentile(values, 2.5)) if values else None
+        out[f"{name}_ci_high"] = float(np.percentile(values, 97.5)) if values else None
+    return out
 
 
 def compute_metrics(probs: np.ndarray, refs: np.ndarray, label_names: list[str], groups: np.ndarray | None = None,

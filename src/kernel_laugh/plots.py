@@ -34,8 +34,8 @@ def roc_figure(results: dict[str, Any], title: str = "") -> Figure:
     """The ROC curve of the positive class, with its AUC and, when known, its 95% interval."""
     curve = results["roc_curve"]
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ci = results.get("roc_auc_ci95")
-    label = f"AUC {results['roc_auc']:.3f}" + (f" (95% CI {ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
+    low, high = results.get("roc_auc_ci_low"), results.get("roc_auc_ci_high")
+    label = f"AUC {results['roc_auc']:.3f}" + (f" (95% CI {low:.3f}-{high:.3f})" if low is not None else "")
     ax.plot(curve["fpr"], curve["tpr"], lw=2, label=label)
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
     ax.set_xlabel("false positive rate")
