@@ -77,6 +77,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_legacy(args: argparse.Namespace) -> int:
+    from kernel_laugh.legacy import import_legacy
+
+    out = import_legacy(args.source, args.output_dir)
+    print(f"imported {args.source} → {out} (loads with pipeline('image-classification') and timm)")
+    return 0
+
+
 def _quiet_transformers() -> None:
     import transformers
 
@@ -102,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=96, help="image height in pixels (width is 4/3 of it)")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=cmd_sample)
+    p = sub.add_parser("import-legacy", help="convert the original project's pickled .pth model into a standard folder",
+                       description="Read a torchvision ResNet-18 state dict (the original laughter model, e.g. "
+                       "neural_image_classifier_model.pth, or the Hub repo holding it) safely (tensors only, nothing "
+                       "executed) and write a kernel-laugh folder whose pipeline reproduces the original outputs.")
+    p.add_argument("source", help=".pth file or Hub model id (e.g. evdev3/kernel-neural-image-laughter-classifier)")
+    p.add_argument("--output-dir", required=True, help="folder to write")
+    p.set_defaults(func=cmd_import_legacy)
     return parser
 
 
