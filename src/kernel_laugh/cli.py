@@ -5,20 +5,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import get_type_hints
 
 from kernel_laugh import __version__
-from kernel_laugh.config import (PRESETS, CardConfig, DataConfig, ModelConfig, TrainConfig, add_dataclass_arguments,
-                                 apply_preset, from_namespace)
+from kernel_laugh.config import (PRESETS, CardConfig, DataConfig, HubConfig, LRFindConfig, ModelConfig, TrainConfig,
+                                 add_dataclass_arguments, apply_preset, from_namespace, load_config_file)
 from kernel_laugh.errors import KernelLaughError
 
 EXAMPLES = """examples:
   kernel-laugh train --preset sample --output-dir runs/sample      # SYNTHETIC sample, minutes on a CPU
   kernel-laugh train --preset brain --dataset frames/ --group-column clip --output-dir runs/brain
   kernel-laugh predict runs/sample frame.png --json
+  kernel-laugh evaluate runs/sample --target-recall 0.9 --calibrate --explain 8   # report in runs/sample/eval/
+  kernel-laugh explain runs/sample frame.png --output frame_gradcam.png
+  kernel-laugh demo runs/sample --port 7860                        # the Space's app, locally
   kernel-laugh sample --output-dir data/synthetic                  # the sample as an ImageFolder
+  kernel-laugh push runs/brain --repo-id me/kernel-laugh-resnet18 --dry-run   # what would be uploaded
+  kernel-laugh push-space --repo-id me/kernel-laugh-demo --model me/kernel-laugh-resnet18
 """
+
+
+RUN_CONFIGS = (DataConfig, ModelConfig, TrainConfig, CardConfig)  # the settings of a run, as in training_args.json
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,46 +37,242 @@ def _train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description="Train a timm classifier with Accelerate. The output folder holds config.json, "
                        "model.safetensors, README.md (model card), eval_results.json (held-out test split), "
                        "training_args.json, plots, and the resumable state in checkpoints/ (never uploaded). "
-                       "For several GPUs: accelerate launch scripts/train.py ...",
+                       "Several processes: accelerate launch [--config_file scripts/accelerate_2cpu.yaml] "
+                       "scripts/train.py ... (same flags). Settings come from, weakest first: defaults, --preset, "
+                       "--config FILE, flags.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_run_arguments(p)
+    add_dataclass_arguments(p, HubConfig)
+    return p
+
+
+def _lr_find_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("lr-find", help="learning-rate range test: plot loss against learning rate, suggest a rate",
+                       description="Train briefly on the training split while the learning rate grows exponentially "
+                       "from --start-lr to --end-lr (the backbone at --backbone-lr-scale of it, head-only when "
+                       "--freeze-epochs > 0, as training would start), then write OUTPUT_DIR/lr_find.png and "
+                       "lr_find.json and print a suggested --learning-rate. Takes every `train` flag.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_run_arguments(p)
+    add_dataclass_arguments(p, LRFindConfig)
+    return p
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="named defaults: 'sample' = the SYNTHETIC sample, 64 px, from scratch; 'brain' = real "
-                   "brain renders, 224 px, pretrained; flags you give still win")
-    for cls in (DataConfig, ModelConfig, TrainConfig, CardConfig):
+                   "brain renders, 224 px, pretrained fine-tuning; 'kernel-laughter' = 'brain' on the original Hub "
+                   "data (evdev3/kernel-neural-data) with resnet18.tv_in1k; 'fer2013' = FER2013's 7 emotions (its "
+                   "CSV or train/ test/ folders); 'emotion6' = the same without 'disgust'; 'smile' = happy vs neutral "
+                   "from UTKFace-named images (age, gender, race become metadata); flags you give still win")
+    p.add_argument("--config", metavar="FILE", help="YAML or JSON file of settings (field names as keys, e.g. "
+                   "learning_rate: 0.001, at the top level or under DataConfig:/ModelConfig:/TrainConfig:; an earlier "
+                   "run's training_args.json works); may name a preset; flags you give still win")
+    for cls in RUN_CONFIGS:
         add_dataclass_arguments(p, cls)
-    return p
+
+
+def _parse_layered(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Defaults < --preset < --config FILE < flags: the preset and the file become the parser's defaults."""
+    first, _ = p.parse_known_args(argv)
+    field_types = {name: tp for c in RUN_CONFIGS for name, tp in get_type_hints(c).items()}
+    from_file = load_config_file(first.config, field_types) if first.config else {}
+    apply_preset(p, first.preset or from_file.pop("preset", None))
+    from_file.pop("preset", None)
+    p.set_defaults(**from_file)
+    return p.parse_args(argv)
 
 
 def parse_train_args(argv: list[str]) -> tuple[DataConfig, ModelConfig, TrainConfig, CardConfig]:
     """Parse ``train`` arguments (shared by the CLI and scripts/train.py)."""
     parser = argparse.ArgumentParser(prog="kernel-laugh")
-    p = _train_parser(parser.add_subparsers())
-    preset, _ = p.parse_known_args(argv)
-    apply_preset(p, preset.preset)
-    ns = p.parse_args(argv)
-    return tuple(from_namespace(c, ns) for c in (DataConfig, ModelConfig, TrainConfig, CardConfig))  # type: ignore[return-value]
+    ns = _parse_layered(_train_parser(parser.add_subparsers()), argv)
+    return tuple(from_namespace(c, ns) for c in RUN_CONFIGS)  # type: ignore[return-value]
+
+
+def parse_lr_find_args(argv: list[str]) -> tuple[DataConfig, ModelConfig, TrainConfig, LRFindConfig]:
+    parser = argparse.ArgumentParser(prog="kernel-laugh")
+    ns = _parse_layered(_lr_find_parser(parser.add_subparsers()), argv)
+    return (*(from_namespace(c, ns) for c in RUN_CONFIGS[:3]), from_namespace(LRFindConfig, ns))  # type: ignore[return-value]
+
+
+def cmd_lr_find(argv: list[str]) -> int:
+    from kernel_laugh.lr_find import lr_find
+
+    data_cfg, model_cfg, train_cfg, find_cfg = parse_lr_find_args(argv)
+    result = lr_find(data_cfg, model_cfg, train_cfg, find_cfg)
+    if result["is_main_process"]:
+        print(f"suggested learning rate: {result['suggested_lr']:.2e} (steepest fall of the smoothed loss; plot: "
+              f"{result['plot']}). Train with --learning-rate {result['suggested_lr']:.2e}")
+    return 0
+
+
+def parse_hub_args(argv: list[str]) -> HubConfig:
+    """The ``--push-to-hub`` flags of ``train`` (the full train parser has already validated ``argv``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_dataclass_arguments(parser, HubConfig)
+    return from_namespace(HubConfig, parser.parse_known_args(argv)[0])
 
 
 def cmd_train(argv: list[str]) -> int:
     from kernel_laugh.training import fit
 
-    results = fit(*parse_train_args(argv))
+    data_cfg, model_cfg, train_cfg, card_cfg = parse_train_args(argv)
+    hub_cfg = parse_hub_args(argv)
+    _prepare_push(hub_cfg, data_cfg, card_cfg)
+    results = fit(data_cfg, model_cfg, train_cfg, card_cfg)
     tag = " (SYNTHETIC sample: not a result on real data)" if results.get("synthetic") else ""
-    print(f"test{tag}: accuracy {results['accuracy']:.3f}, f1 {results['f1']:.3f}, roc_auc "
-          f"{results['roc_auc'] if results['roc_auc'] is None else round(results['roc_auc'], 3)} on {results['num_samples']} images")
+    if os.environ.get("RANK", "0") == "0":  # under `accelerate launch`, once (every process returns the results)
+        print(f"test{tag}: accuracy {results['accuracy']:.3f}, f1 {results['f1']:.3f}, roc_auc "
+              f"{results['roc_auc'] if results['roc_auc'] is None else round(results['roc_auc'], 3)} on {results['num_samples']} images")
+    # Under `accelerate launch` every process runs this; only the main one (RANK 0) uploads.
+    if hub_cfg.push_to_hub and os.environ.get("RANK", "0") == "0":
+        from kernel_laugh.hub import push_model
+
+        try:
+            url = push_model(train_cfg.output_dir, hub_cfg.hub_model_id, private=hub_cfg.hub_private)
+        except KernelLaughError as err:  # hours of training are not lost: say how to retry the upload alone
+            raise KernelLaughError(f"{err} (the trained model is saved in {train_cfg.output_dir}; retry with "
+                                   f"`kernel-laugh push {train_cfg.output_dir} --repo-id {hub_cfg.hub_model_id}`)") from err
+        print(f"pushed to {url}")
     return 0
+
+
+def _prepare_push(hub_cfg: HubConfig, data_cfg: DataConfig, card_cfg: CardConfig) -> None:
+    """Fail before training, not after it, when a push cannot happen; make the card name the Hub ids."""
+    from kernel_laugh.card import is_repo_id
+
+    if card_cfg.dataset_id is None and is_repo_id(data_cfg.dataset) and not Path(data_cfg.dataset).exists():
+        card_cfg.dataset_id = data_cfg.dataset  # a Hub dataset: the card's metadata links it
+    if not hub_cfg.push_to_hub:
+        return
+    from kernel_laugh.hub import check_repo_id, require_token
+
+    if not hub_cfg.hub_model_id:
+        raise KernelLaughError("--push-to-hub needs --hub-model-id OWNER/NAME")
+    check_repo_id(hub_cfg.hub_model_id, "--hub-model-id")
+    require_token()
+    card_cfg.model_id = card_cfg.model_id or hub_cfg.hub_model_id
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from kernel_laugh.hub import has_token, plan_model_upload, push_model
+
+    if args.dry_run:
+        print(plan_model_upload(args.model_dir, args.repo_id, keep_readme=args.keep_readme).describe())
+        print("dry run: nothing uploaded, no network used" + ("" if has_token() else
+              "; no Hugging Face token found: set HF_TOKEN or run `hf auth login` before the real push"))
+        return 0
+    url = push_model(args.model_dir, args.repo_id, private=args.private, revision=args.revision,
+                     create_pr=args.create_pr, keep_readme=args.keep_readme)
+    print(f"pushed {args.model_dir} to {url}")
+    return 0
+
+
+def cmd_push_dataset(args: argparse.Namespace) -> int:
+    from kernel_laugh.hub import plan_dataset_upload, push_dataset
+
+    cfg = DataConfig(dataset=args.source, image_column=args.image_column, label_column=args.label_column,
+                     group_column=args.group_column, split_seed=args.split_seed)
+    if args.dry_run:
+        print(plan_dataset_upload(cfg, args.repo_id, license=args.license, description=args.description).describe())
+        print("dry run: nothing uploaded")
+        return 0
+    url = push_dataset(cfg, args.repo_id, private=args.private, license=args.license, description=args.description)
+    print(f"pushed the dataset to {url}")
+    return 0
+
+
+def cmd_push_space(args: argparse.Namespace) -> int:
+    from kernel_laugh.hub import plan_space_upload, push_space
+
+    if args.dry_run:
+        print(plan_space_upload(args.space_dir, args.repo_id, args.model).describe())
+        print("dry run: nothing uploaded, no network used")
+        return 0
+    url = push_space(args.space_dir, args.repo_id, args.model, private=args.private)
+    print(f"pushed the Space to {url} (serving {args.model}; it restarts with the new files)")
+    return 0
+
+
+def _add_hub_parsers(sub: argparse._SubParsersAction) -> None:
+    """``push``, ``push-dataset`` and ``push-space``: publishing, all through kernel_laugh.hub."""
+    token_note = " Needs a token with write access: HF_TOKEN or `hf auth login` (never printed)."
+    p = sub.add_parser("push", help="upload a trained model folder to the Hub (one commit, never checkpoints/)",
+                       description="Create the model repo if needed and upload MODEL_DIR in one commit: README.md (the "
+                       "model card, re-rendered so its snippets and model-index name --repo-id), config.json, "
+                       "model.safetensors, eval_results.json, training_args.json, plots and the eval report. Training "
+                       "state (checkpoints/, pickles, caches) is never uploaded. Prints the repo URL." + token_note)
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="a folder written by `kernel-laugh train`")
+    p.add_argument("--repo-id", required=True, metavar="OWNER/NAME", help="Hub model repo, e.g. me/kernel-laugh-resnet18")
+    p.add_argument("--private", action="store_true", help="create the repo as private (no effect if it exists)")
+    p.add_argument("--revision", metavar="BRANCH", help="commit to this branch (created from main if missing); "
+                   "with --create-pr, the branch the pull request targets")
+    p.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing directly")
+    p.add_argument("--keep-readme", action="store_true", help="upload the folder's README.md as it is (e.g. after "
+                   "editing it by hand) instead of re-rendering the card")
+    p.add_argument("--dry-run", action="store_true", help="list exactly the files that would be uploaded and the "
+                   "card's metadata; no network, no token needed")
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("push-dataset", help="publish an image dataset (e.g. frames from video) with a dataset card",
+                       description="Load SOURCE exactly as `train --dataset` does (ImageFolder, save_to_disk folder, "
+                       ".parquet/.csv, 'sample'), make the same train/validation/test splits, and publish them as a "
+                       "Hub dataset (images embedded in Parquet) with a dataset card: features, label names, splits, "
+                       "how it was made, group column." + token_note)
+    p.add_argument("source", metavar="SOURCE", help="image folder, save_to_disk folder, .parquet/.csv, or 'sample'")
+    p.add_argument("--repo-id", required=True, metavar="OWNER/NAME", help="Hub dataset repo")
+    p.add_argument("--group-column", help="metadata column (clip, session, segment...) kept on one side of the split")
+    p.add_argument("--image-column", help="image column (default: detected)")
+    p.add_argument("--label-column", help="label column (default: detected)")
+    p.add_argument("--split-seed", type=int, default=42, help="seed of the split, as in train (default: %(default)s)")
+    p.add_argument("--license", default="apache-2.0", help="license in the card (default: %(default)s)")
+    p.add_argument("--description", help="how the data was made, for the card (e.g. which videos, crop, labelling)")
+    p.add_argument("--private", action="store_true", help="create the repo as private (no effect if it exists)")
+    p.add_argument("--dry-run", action="store_true", help="print the splits and the dataset card; upload nothing")
+    p.set_defaults(func=cmd_push_dataset)
+
+    p = sub.add_parser("push-space", help="upload space/ as a Gradio Space serving a Hub model",
+                       description="Create the Space if needed (sdk gradio), upload --space-dir in one commit with "
+                       "--model listed in its README front matter, and set the Space variable KERNEL_LAUGH_MODEL to "
+                       "--model, which space/app.py serves." + token_note)
+    p.add_argument("--repo-id", required=True, metavar="OWNER/NAME", help="Hub Space repo")
+    p.add_argument("--model", required=True, metavar="OWNER/NAME", help="Hub model id the Space serves")
+    p.add_argument("--space-dir", default="space", help="folder with app.py, README.md, requirements.txt (default: %(default)s)")
+    p.add_argument("--private", action="store_true", help="create the Space as private (no effect if it exists)")
+    p.add_argument("--dry-run", action="store_true", help="list the files and front matter; no network, no token needed")
+    p.set_defaults(func=cmd_push_space)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from kernel_laugh.inference import Predictor
 
     _quiet_transformers()
-    results = Predictor(args.model, device=args.device).predict_files(args.images)
+    if getattr(args, "faces", False):
+        return _predict_faces(Predictor(args.model, device=args.device, precision=args.precision), args)
+    results = Predictor(args.model, device=args.device, precision=args.precision).predict_files(args.images)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for r in results:
-            print(r["image"] + ": " + ", ".join(f"{p['label']} {p['score']:.3f}" for p in r["predictions"]))
+            print(r["image"] + ": " + ", ".join(f"{p['label']} {p['score']:.3f}" for p in r["predictions"])
+                  + f" -> {r['decision']}")
+    return 0
+
+
+def _predict_faces(predictor, args: argparse.Namespace) -> int:
+    """predict --faces: detect faces (Haar cascade), classify each crop; one result per face with its box."""
+    from kernel_laugh.data import load_image_file
+    from kernel_laugh.faces import predict_faces
+
+    images = [load_image_file(p) for p in args.images]  # every file checked before any work
+    results = [{"image": str(p), "faces": predict_faces(predictor, im)} for p, im in zip(args.images, images)]
+    if args.json:
+        print(json.dumps(results, indent=2))
+    for r in results if not args.json else []:
+        print(f"{r['image']}: no face found" if not r["faces"] else "\n".join(
+            f"{r['image']} face at {tuple(f['box'])}: " + ", ".join(f"{p['label']} {p['score']:.3f}" for p in f["predictions"][:3])
+            for f in r["faces"]))
     return 0
 
 
@@ -85,6 +292,189 @@ def cmd_import_legacy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _video_crop(args: argparse.Namespace) -> tuple[int, int, int, int] | str | None:
+    from kernel_laugh.video import parse_crop
+
+    return parse_crop(args.crop) if args.crop else args.region
+
+
+def cmd_frames(args: argparse.Namespace) -> int:
+    from kernel_laugh.video import export_frames, load_segments
+
+    segments = load_segments(args.segments)
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    for video in args.videos:
+        counts = export_frames(video, segments, args.output, fps=args.fps, crop=_video_crop(args),
+                               default_label=args.default_label, classes=classes, image_format=args.format)
+        print(f"{video}: " + ", ".join(f"{n} {label}" for label, n in sorted(counts.items())) + f" frames → {args.output}")
+    print(f"train on it with: kernel-laugh train --dataset {args.output} --group-column segment")
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from kernel_laugh.inference import Predictor
+    from kernel_laugh.video import (default_segment_label, find_segments, predict_timeline, summarise_segments,
+                                    write_timeline)
+
+    _quiet_transformers()
+    predictor = Predictor(args.model, device=args.device)
+    label = args.label or default_segment_label(predictor.label_names)
+    if label not in predictor.label_names:
+        raise KernelLaughError(f"--label {label!r} is not one of the model's labels {predictor.label_names}")
+    timeline = predict_timeline(predictor, args.video, fps=args.fps, crop=_video_crop(args), batch_size=args.batch_size)
+    segments = find_segments(timeline, label, on=args.on, off=args.off, min_duration=args.min_duration, smooth=args.smooth)
+    paths = write_timeline(timeline, segments, args.output, label=label)
+    print(summarise_segments(segments, label))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _add_video_parsers(sub: argparse._SubParsersAction) -> None:
+    """``frames`` and ``timeline``: video → labelled ImageFolder, and video → laughter timeline."""
+    from kernel_laugh.video import REGIONS
+
+    def crop_options(p: argparse.ArgumentParser) -> None:
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--crop", metavar="X,Y,W,H", help="crop every frame to this box (pixels of the video frame)")
+        g.add_argument("--region", choices=sorted(REGIONS), help="a named crop from the original 3840x2160 podcast "
+                       "frames, scaled to the video's size: brain = rows 600:1400, columns 1900:2950; person = columns 500:1800")
+
+    p = sub.add_parser("frames", help="sample videos into a labelled ImageFolder with metadata.csv (for train)",
+                       description="Sample each VIDEO at --fps frames per second, crop, label each frame by the "
+                       "segment of --segments it falls in, and write OUTPUT/<i>_<label>/<video>_<time>s.png plus "
+                       "OUTPUT/metadata.csv (file_name, video, time, segment). 'segment' is the group column for "
+                       "`train --group-column segment`, so one segment never sits on both sides of a split. Running "
+                       "again with other videos appends; re-running a video replaces its frames.")
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (anything FFmpeg reads: mp4, mkv, mov...)")
+    p.add_argument("--segments", required=True, metavar="LABELS.csv",
+                   help="CSV with columns start,end,label (times in seconds or mm:ss; a segment is [start, end)) and "
+                   "optionally video (a file name: the row applies to that video only)")
+    p.add_argument("--output", "--output-dir", dest="output", required=True, help="ImageFolder to write or extend")
+    p.add_argument("--fps", type=float, default=1.0, help="frames sampled per second of video (default: %(default)s)")
+    crop_options(p)
+    p.add_argument("--default-label", help="label for frames outside every segment (default: skip them)")
+    p.add_argument("--classes", metavar="A,B,...", help="class order for the folder prefixes (class 1 is the positive "
+                   "class of binary metrics; default: the default label and non-/neutral-like names first)")
+    p.add_argument("--format", choices=["png", "jpg"], default="png", help="image file format (default: %(default)s)")
+    p.set_defaults(func=cmd_frames)
+
+    p = sub.add_parser("timeline", help="run a model over a video: timeline.csv, segments.csv, timeline.png",
+                       description="Classify VIDEO's frames sampled at --fps and write OUTPUT/timeline.csv (time and "
+                       "each class's probability), OUTPUT/segments.csv (the --label segments: start, end, peak, mean "
+                       "probability) and OUTPUT/timeline.png. Segments: a running median over --smooth seconds, then "
+                       "hysteresis (open at --on, close below --off), then segments shorter than --min-duration dropped.")
+    p.add_argument("model", help="model folder (e.g. runs/sample) or Hub id (user/name)")
+    p.add_argument("video", help="video file")
+    p.add_argument("--output", "--output-dir", dest="output", required=True, help="folder for the three files")
+    p.add_argument("--fps", type=float, default=1.0, help="frames classified per second of video (default: %(default)s)")
+    crop_options(p)
+    p.add_argument("--label", help="class whose segments to find (default: laughter, or a binary model's class 1)")
+    p.add_argument("--on", type=float, default=0.6, help="probability that opens a segment (default: %(default)s)")
+    p.add_argument("--off", type=float, default=0.4, help="probability below which a segment closes (default: %(default)s)")
+    p.add_argument("--min-duration", type=float, default=1.0, help="shortest segment kept, in seconds (default: %(default)s)")
+    p.add_argument("--smooth", type=float, default=4.0, metavar="SECONDS",
+                   help="width of the running median applied before the thresholds (0 = none) (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=16, help="frames per model call (default: %(default)s)")
+    p.add_argument("--device", default=None, help="'cpu', 'cuda', a GPU index... (default: CPU)")
+    p.set_defaults(func=cmd_timeline)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from kernel_laugh.demo import launch
+
+    _quiet_transformers()
+    launch(args.model, port=args.port, share=args.share, host=args.host, device=args.device)
+    return 0
+
+
+def _evaluate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from kernel_laugh.evaluation import EvalConfig
+
+    p = sub.add_parser("evaluate", help="measure a model folder on a split: eval_results.json and an eval/ report",
+                       description="Run MODEL over a split and write OUTPUT_DIR/eval_results.json and OUTPUT_DIR/eval/ "
+                       "(report.md with the per-class and summary tables, confusion_matrix.png, roc.png, pr.png, "
+                       "calibration.png, subgroup plots). Every headline metric gets a 95 percent bootstrap interval that "
+                       "resamples whole groups of --group-column (clips, sessions). The data options default to the "
+                       "ones in MODEL/training_args.json, so with no --dataset the model is measured on its own "
+                       "held-out split; flags you give win.")
+    p.add_argument("model", help="model folder (e.g. runs/sample)")
+    add_dataclass_arguments(p, DataConfig)
+    add_dataclass_arguments(p, EvalConfig)
+    return p
+
+
+def parse_evaluate_args(argv: list[str]) -> tuple[str, DataConfig, "EvalConfig"]:  # noqa: F821
+    from kernel_laugh.evaluation import EvalConfig, training_data_defaults
+
+    parser = argparse.ArgumentParser(prog="kernel-laugh")
+    p = _evaluate_parser(parser.add_subparsers())
+    first, _ = p.parse_known_args(argv)
+    p.set_defaults(**{"dataset": None} | training_data_defaults(first.model))  # the folder's training data, if known
+    ns = p.parse_args(argv)
+    from kernel_laugh.modeling import read_config
+
+    read_config(ns.model)  # no model folder: say that, before anything about the data
+    if ns.dataset is None:
+        raise KernelLaughError(f"give --dataset: {first.model} has no training_args.json to take the data from")
+    return ns.model, from_namespace(DataConfig, ns), from_namespace(EvalConfig, ns)
+
+
+def cmd_evaluate(argv: list[str]) -> int:
+    import datasets
+
+    from kernel_laugh.evaluation import REPORT_DIR, evaluate_model
+
+    datasets.disable_progress_bars()  # keep the output to results, or to the one-line error
+    model, data_cfg, eval_cfg = parse_evaluate_args(argv)
+    r = evaluate_model(model, data_cfg, eval_cfg)
+    tag = " (SYNTHETIC sample: not a result on real data)" if r.get("synthetic") else ""
+
+    def show(m: str) -> str:
+        low, high = r.get(f"{m}_ci_low"), r.get(f"{m}_ci_high")
+        return f"{m} {r[m]:.3f}" + (f" [{low:.3f}-{high:.3f}]" if low is not None and high is not None else "") \
+            if r.get(m) is not None else f"{m} n/a"
+
+    print(f"{r['split']}{tag}, {r['num_samples']} images: " + ", ".join(show(m) for m in ("accuracy", "f1", "roc_auc", "pr_auc")))
+    if eval_cfg.target_recall is not None or eval_cfg.target_precision is not None:
+        where = f"stored in {model}/config.json" if eval_cfg.save_threshold else "not stored (--no-save-threshold)"
+        print(f"decision threshold {r['decision_threshold']:.4f} (fitted on validation), {where}")
+    print(f"report: {Path(eval_cfg.output_dir or model) / REPORT_DIR / 'report.md'}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from kernel_laugh.data import load_image_file
+    from kernel_laugh.explain import gradcam_overlay
+    from kernel_laugh.modeling import load_model
+
+    model = load_model(args.model)
+    image = load_image_file(args.image)
+    names = list(model.label_names)
+    target = None
+    if args.target is not None:
+        if args.target not in names and not (args.target.isdigit() and int(args.target) < len(names)):
+            raise KernelLaughError(f"--target {args.target!r} is not one of the model's labels {names} (or an index)")
+        target = names.index(args.target) if args.target in names else int(args.target)
+    picture, heat = gradcam_overlay(model, image, model.pretrained_cfg, target)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    picture.save(args.output)
+    which = names[target] if target is not None else "the predicted class"
+    print(f"wrote {args.output}: Grad-CAM of {which} (layer {type(model).__name__}'s last stage)")
+    return 0
+
+
+def _add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
+    _evaluate_parser(sub)  # parsed on its own in main(): its data defaults come from the model folder
+    p = sub.add_parser("explain", help="Grad-CAM overlay: which regions of an image drive the model's decision",
+                       description="Write IMAGE with the Grad-CAM heat map of the backbone's last convolutional stage "
+                       "on top (red: regions that raise the target class's score most).")
+    p.add_argument("model", help="model folder (e.g. runs/sample)")
+    p.add_argument("image", help="image file")
+    p.add_argument("--target", default=None, help="label name (or index) to explain (default: the predicted class)")
+    p.add_argument("--output", required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_explain)
+
+
 def _quiet_transformers() -> None:
     import transformers
 
@@ -98,11 +488,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kernel-laugh {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _train_parser(sub)
+    _lr_find_parser(sub)
     p = sub.add_parser("predict", help="label images with a trained model (folder or Hub id)")
     p.add_argument("model", help="model folder (e.g. runs/sample) or Hub id (user/name)")
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--json", action="store_true", help="print JSON: one object per image with all labels and scores")
     p.add_argument("--device", default=None, help="'cpu', 'cuda', a GPU index... (default: CPU)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="auto: bf16 autocast where the hardware runs it natively (AVX512-BF16/AMX CPUs, bf16 GPUs; "
+                   "probabilities within 0.02 of fp32), else fp32; fp32 reproduces plain pipeline exactly")
+    p.add_argument("--faces", action="store_true", help="face-expression models: find faces (OpenCV Haar cascade) and "
+                   "classify each one, with its box x,y,w,h (needs the 'faces' extra)")
     p.set_defaults(func=cmd_predict)
     p = sub.add_parser("sample", help="write the SYNTHETIC sample as an ImageFolder (0_non-laughter/, 1_laughter/)")
     p.add_argument("--output-dir", required=True)
@@ -117,16 +513,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help=".pth file or Hub model id (e.g. evdev3/kernel-neural-image-laughter-classifier)")
     p.add_argument("--output-dir", required=True, help="folder to write")
     p.set_defaults(func=cmd_import_legacy)
+    p = sub.add_parser("demo", help="serve the Gradio app (the Space) for a model on this machine",
+                       description="Launch the same Gradio app as the Space (image with Grad-CAM, video timeline, "
+                       "batch) for MODEL. Needs the 'space' extra (gradio); the video tab needs the 'video' extra.")
+    p.add_argument("model", help="model folder (e.g. runs/sample) or Hub id (user/name)")
+    p.add_argument("--port", type=int, default=None, help="port to listen on (default: gradio's, 7860 or the next free one)")
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; 0.0.0.0 for your network)")
+    p.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    p.add_argument("--device", default=None, help="'cpu', 'cuda', a GPU index... (default: CPU)")
+    p.set_defaults(func=cmd_demo)
+    _add_video_parsers(sub)
+    _add_hub_parsers(sub)
+    _add_evaluation_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv[:1] == ["train"]:  # train's flags come from the dataclasses and presets: parsed on their own
+        if argv[:1] in (["train"], ["lr-find"]):  # flags from the dataclasses, presets and --config: parsed on their own
             if any(a in ("-h", "--help") for a in argv[1:]):
                 build_parser().parse_args(argv)
-            return cmd_train(argv[1:])
+            return (cmd_train if argv[0] == "train" else cmd_lr_find)(argv[1:])
+        if argv[:1] == ["evaluate"] and not any(a in ("-h", "--help") for a in argv[1:]):
+            return cmd_evaluate(argv[1:])  # its data flags default to the model folder's training_args.json
         args = build_parser().parse_args(argv)
         if not getattr(args, "func", None):
             build_parser().print_help()

@@ -42,8 +42,11 @@ def clean_label(name: str) -> str:
     return re.sub(r"^\d+[_\- ]+", "", str(name)).strip() or str(name)
 
 
-def load_image_file(path: str | Path) -> Image.Image:
-    """Open and fully decode an image as RGB, or raise a one-line error naming the file."""
+def load_image_file(path: str | Path, min_side: int | None = None) -> Image.Image:
+    """Open and fully decode an image as RGB, or raise a one-line error naming the file.
+
+    ``min_side``: let JPEG decoding skip detail (DCT scaling by 1/2, 1/4, 1/8) while both sides stay at least
+    twice this size, so a 4K frame bound for a 224 px model is not decoded at full size."""
     p = Path(path)
     if not p.exists():
         raise KernelLaughError(f"{p}: no such file")
@@ -51,6 +54,8 @@ def load_image_file(path: str | Path) -> Image.Image:
         raise KernelLaughError(f"{p}: is a folder, not an image")
     try:
         with Image.open(p) as im:
+            if min_side and im.format == "JPEG":
+                im.draft("RGB", (2 * min_side, 2 * min_side))
             im.load()  # decode now: truncated files fail here, not in the middle of an epoch
             return to_rgb(im)
     except UnidentifiedImageError:
@@ -117,7 +122,7 @@ def _merge_metadata(root: Path, columns: dict[str, list]) -> dict[str, datasets.
 
 def _from_image_folder(root: Path, cfg: DataConfig) -> tuple[datasets.Dataset, list[str]]:
     columns, names, skipped = _scan_class_folders(root, cfg.max_corrupt_fraction)
-    extra = {"file_name": datasets.Value("string")} | _merge_metadata(root, columns)
+    extra = {"file_name": datasets.Value("string")} | _utkface_metadata(columns) | _merge_metadata(root, columns)
     return datasets.Dataset.from_dict(columns, features=_features(names, extra)), skipped
 
 
@@ -139,7 +144,9 @@ def _from_folder(root: Path, cfg: DataConfig) -> tuple[datasets.Dataset | datase
     return _from_image_folder(root, cfg)
 
 
-def _from_table(path: Path, cfg: DataConfig) -> datasets.Dataset:
+def _from_table(path: Path, cfg: DataConfig) -> datasets.Dataset | datasets.DatasetDict:
+    if path.suffix == ".csv" and "pixels" in _csv_header(path):  # FER2013's layout: images as pixel strings
+        return _from_fer2013_csv(path)
     ds = datasets.Dataset.from_parquet(str(path)) if path.suffix == ".parquet" else datasets.Dataset.from_csv(str(path))
     col = cfg.image_column or next((c for c in IMAGE_COLUMNS if c in ds.column_names), None)
     if col and ds.features[col].dtype == "string":  # file paths, relative to the table
@@ -170,6 +177,86 @@ def load_source(cfg: DataConfig) -> tuple[datasets.Dataset | datasets.DatasetDic
     if path.exists() or path.suffix or cfg.dataset.startswith((".", "/", "~")):
         raise KernelLaughError(f"{cfg.dataset}: not a folder, .parquet or .csv file (and not a Hub dataset id)")
     return _from_hub(cfg.dataset), []
+
+
+# ---- face-expression formats: FER2013's CSV, UTKFace file names, dropped classes ---------------------
+
+FER2013_LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]  # emotion 0-6
+FER2013_USAGE = {"training": "train", "publictest": "validation", "privatetest": "test"}
+UTKFACE_NAME = re.compile(r"^(\d+)_([01])_([0-4])_")  # age_gender_race_datetime.jpg[.chip.jpg]
+UTKFACE_GENDER = ["male", "female"]
+UTKFACE_RACE = ["White", "Black", "Asian", "Indian", "Others"]
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open(newline="") as fh:
+        return [c.strip() for c in next(csv.reader(fh), [])]
+
+
+def _from_fer2013_csv(path: Path) -> datasets.DatasetDict:
+    """FER2013's ``emotion,pixels,Usage`` CSV: each row a square greyscale face (48x48) as space-separated
+    grey levels; Usage Training / PublicTest / PrivateTest → train / validation / test (no Usage: all train)."""
+    parts: dict[str, dict[str, list]] = {}
+    with path.open(newline="") as fh:
+        for line, row in enumerate(csv.DictReader(fh), start=2):
+            try:
+                grey = np.fromstring(row["pixels"] or "", dtype=np.int32, sep=" ")  # C parser; raises on junk
+                side = int(np.sqrt(len(grey)))
+                if len(grey) == 0 or side * side != len(grey) or grey.min() < 0 or grey.max() > 255:
+                    raise ValueError(f"{len(grey)} pixel values, expected a square image of 0-255 grey levels")
+                emotion = (row.get("emotion") or "").strip()
+                label = int(emotion) if emotion.isdigit() else FER2013_LABELS.index(emotion.lower())
+                if not 0 <= label < len(FER2013_LABELS):
+                    raise ValueError(f"emotion {emotion!r} is not 0-6")
+                usage = (row.get("Usage") or "Training").strip().lower()
+                split = FER2013_USAGE[usage]
+            except KeyError:
+                raise KernelLaughError(f"{path}, line {line}: Usage {row.get('Usage')!r} is not Training, PublicTest "
+                                       "or PrivateTest") from None
+            except ValueError as err:
+                raise KernelLaughError(f"{path}, line {line}: {err}") from None
+            part = parts.setdefault(split, {"image": [], "label": []})
+            part["image"].append(Image.fromarray(grey.reshape(side, side).astype(np.uint8), mode="L"))
+            part["label"].append(label)
+    if not parts:
+        raise KernelLaughError(f"{path}: no rows")
+    features = _features(FER2013_LABELS, {})
+    return datasets.DatasetDict({k: datasets.Dataset.from_dict(v, features=features) for k, v in parts.items()})
+
+
+def _utkface_metadata(columns: dict[str, list]) -> dict[str, datasets.Value]:
+    """Add ``age``, ``gender``, ``race`` parsed from UTKFace names (``25_1_2_20170116174525125.jpg``) when
+    most files are named that way; others get empty values. For the subgroup table (evaluate --group-by)."""
+    names = [Path(f).name for f in columns["file_name"]]
+    found = [UTKFACE_NAME.match(n) for n in names]
+    if sum(m is not None for m in found) * 2 <= len(names):
+        return {}
+    columns["age"] = [int(m.group(1)) if m else None for m in found]
+    columns["gender"] = [UTKFACE_GENDER[int(m.group(2))] if m else None for m in found]
+    columns["race"] = [UTKFACE_RACE[int(m.group(3))] if m else None for m in found]
+    return {"age": datasets.Value("int32"), "gender": datasets.Value("string"), "race": datasets.Value("string")}
+
+
+def dropped_labels(cfg: DataConfig) -> set[str]:
+    """Class names ``--drop-labels`` leaves out (``--keep-disgust`` keeps disgust after all)."""
+    names = {n.strip() for n in (cfg.drop_labels or "").split(",") if n.strip()}
+    return names - {"disgust", "disgusted"} if cfg.keep_disgust else names
+
+
+def drop_labels(raw: datasets.DatasetDict, drop: set[str]) -> datasets.DatasetDict:
+    """Remove the rows of the classes in ``drop`` from every split and renumber the rest (order kept)."""
+    names = next(iter(raw.values())).features["label"].names
+    if not drop & set(names):
+        return raw
+    keep = [n for n in names if n not in drop]
+    new_index = {names.index(n): i for i, n in enumerate(keep)}
+    out = {}
+    for split, ds in raw.items():
+        ds = ds.filter(lambda labels: [lab in new_index for lab in labels], input_columns="label", batched=True)
+        ds = ds.cast_column("label", datasets.Value("int64"))  # plain ints while the indices change
+        ds = ds.map(lambda labels: {"label": [new_index[lab] for lab in labels]}, input_columns="label", batched=True)
+        out[split] = ds.cast_column("label", datasets.ClassLabel(names=keep))
+    return datasets.DatasetDict(out)
 
 
 # ---- standard columns ----------------------------------------------------------------------------------
@@ -239,6 +326,7 @@ def prepare_data(cfg: DataConfig) -> PreparedData:
     if isinstance(raw, datasets.Dataset):
         raw = datasets.DatasetDict({"train": raw})
     raw = datasets.DatasetDict({SPLIT_ALIASES.get(k.lower(), k): standardise(v, cfg, f"{where} [{k}]") for k, v in raw.items()})
+    raw = drop_labels(raw, dropped_labels(cfg))  # e.g. the emotion6 preset: FER2013 without 'disgust'
     if "train" not in raw:
         raise KernelLaughError(f"{where}: no 'train' split among {list(raw)}")
     names = raw["train"].features["label"].names
@@ -249,19 +337,24 @@ def prepare_data(cfg: DataConfig) -> PreparedData:
     if len(present) < 2:
         only = names[int(present[0])] if len(present) else "none"
         raise KernelLaughError(f"{where}: only one class ({only!r}) in the training data; a classifier needs at least two")
-    if cfg.group_column and cfg.group_column not in raw["train"].column_names:
-        raise KernelLaughError(f"{where}: --group-column {cfg.group_column!r} not among {raw['train'].column_names}")
+    if cfg.group_column and block_size(cfg.group_column) is None and cfg.group_column not in raw["train"].column_names:
+        raise KernelLaughError(f"{where}: --group-column {cfg.group_column!r} not among {raw['train'].column_names} "
+                               "(or use block:N to keep runs of N consecutive frames together)")
     missing = [s for s in ("validation", "test") if s not in raw]
     if not missing:
         return PreparedData(raw, names, "splits provided by the dataset", skipped)
     train = raw["train"]
-    groups = np.array(train[cfg.group_column]) if cfg.group_column else None
+    groups = group_values(train, cfg.group_column)
     fracs = (cfg.validation_fraction if "validation" in missing else 0.0, cfg.test_fraction if "test" in missing else 0.0)
     tr, va, te = split_indices(np.array(train["label"]), groups, fracs, cfg.split_seed)
     out = {"train": train.select(tr)}
     for split, idx in (("validation", va), ("test", te)):
         out[split] = raw[split] if split in raw else train.select(idx)
-    how = f"grouped by {cfg.group_column!r} (no group on two sides)" if cfg.group_column else "stratified by label"
+    how = "stratified by label"
+    if cfg.group_column:
+        block = block_size(cfg.group_column)
+        how = (f"in blocks of {block} consecutive frames (no block on two sides)" if block
+               else f"grouped by {cfg.group_column!r} (no group on two sides)")
     desc = f"{', '.join(missing)} carved from train: seeded split (seed {cfg.split_seed}) {how}"
     return PreparedData(datasets.DatasetDict(out), names, desc, skipped)
 
@@ -277,13 +370,70 @@ class TorchImageDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.ds)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        i, seed = key if isinstance(key, tuple) else (key, None)  # (index, augmentation seed) from an EpochSampler
         row = self.ds[int(i)]
-        return self.transform(to_rgb(row["image"])), int(row["label"])
+        image, label = to_rgb(row["image"]), int(row["label"])
+        if seed is None:
+            return self.transform(image), label
+        # The random augmentation draws come from this item's own seed, not from the process's RNG: they do not
+        # depend on loader prefetching, worker processes or a resume, so a resumed epoch sees the same crops.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transform(image), label
 
 
 def make_loader(ds: datasets.Dataset, transform: Callable, batch_size: int, shuffle: bool, num_workers: int = 0,
-                seed: int = 0) -> torch.utils.data.DataLoader:
+                seed: int = 0, sampler: torch.utils.data.Sampler | None = None) -> torch.utils.data.DataLoader:
+    """A loader of ``(pixel_values (B, 3, H, W), labels (B,))``; ``sampler`` (e.g. an EpochSampler) replaces shuffle."""
+    # Its own generator: the loader's per-epoch base seed is drawn from it, not from the global RNG that augmentation uses.
     generator = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(TorchImageDataset(ds, transform), batch_size=batch_size, shuffle=shuffle,
+    return torch.utils.data.DataLoader(TorchImageDataset(ds, transform), batch_size=batch_size,
+                                       shuffle=shuffle if sampler is None else None, sampler=sampler,
                                        num_workers=num_workers, generator=generator, drop_last=False)
+
+
+class EpochSampler(torch.utils.data.Sampler[tuple[int, int]]):
+    """Training order as a pure function of (seed, epoch): a permutation, or with ``weights`` a weighted draw with
+    replacement (class-balanced sampling). Yields ``(index, augmentation seed)``, a seed per position, which
+    TorchImageDataset uses for that item's random transforms. Every process gets the same sequence (Accelerate
+    deals the batches out), and a resumed run replays the interrupted epoch exactly. Accelerate calls ``set_epoch``."""
+
+    def __init__(self, num_samples: int, seed: int, weights: torch.Tensor | None = None):
+        self.num_samples, self.seed, self.weights, self.epoch = num_samples, seed, weights, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self):
+        # One stream per (seed, epoch); the multiplier keeps (seed 1, epoch 0) and (seed 0, epoch 1) apart.
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        if self.weights is None:
+            order = torch.randperm(self.num_samples, generator=g)
+        else:
+            order = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=g)
+        seeds = torch.randint(0, 2**62, (self.num_samples,), generator=g)
+        return iter(zip(order.tolist(), seeds.tolist()))
+
+
+def block_size(group_column: str | None) -> int | None:
+    """N for a ``block:N`` group spec, else None."""
+    m = re.fullmatch(r"block:(\d+)", group_column or "")
+    return int(m.group(1)) if m and int(m.group(1)) > 0 else None
+
+
+def group_values(ds: datasets.Dataset, group_column: str | None) -> np.ndarray | None:
+    """Per-row group ids for splitting: a column's values, or for ``block:N`` the index of each run of N consecutive
+    rows of one label (frames of a video in order, when no clip column exists); None without grouping."""
+    if not group_column:
+        return None
+    n = block_size(group_column)
+    if n is None:
+        return np.array(ds[group_column])
+    labels = np.asarray(ds["label"])
+    run = np.r_[0, np.cumsum(labels[1:] != labels[:-1])]  # a new run wherever the label changes
+    position = np.arange(len(labels)) - np.searchsorted(run, run)  # index inside its run
+    return np.array([f"{r}-{p // n}" for r, p in zip(run, position)])

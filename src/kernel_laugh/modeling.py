@@ -45,6 +45,36 @@ def build_model(cfg: ModelConfig, label_names: list[str]) -> torch.nn.Module:
     return model
 
 
+def init_from_model(source: str, cfg: ModelConfig, label_names: list[str]) -> torch.nn.Module:
+    """Start from an earlier kernel-laugh model (folder or Hub id) for a task with ``label_names``.
+
+    Same labels: weights and head are kept. Other labels (a laughter model re-fine-tuned on 7 FER emotions): the
+    head is replaced with ``reset_classifier`` and the label names become this task's, so a re-save can never carry
+    the old ones. ``cfg``'s image size and crop still apply; the architecture is the earlier model's.
+    """
+    model = load_model(_model_dir(source))
+    if list(model.label_names) != list(label_names):
+        if len(label_names) < 2:
+            raise KernelLaughError(f"a classifier needs at least 2 labels, got {label_names}")
+        model.reset_classifier(len(label_names))  # a fresh (K, features) head, timm's own initialisation
+    model.pretrained_cfg = _pretrained_cfg(model, cfg, len(label_names))
+    model.label_names = list(label_names)
+    return model
+
+
+def _model_dir(source: str) -> Path:
+    """A local model folder, or a Hub id downloaded (config and safetensors only) into the cache."""
+    if Path(source).expanduser().is_dir():
+        return Path(source).expanduser()
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(source, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
+    except Exception as err:  # offline, unknown repo, bad id: hub and http errors vary by version
+        raise KernelLaughError(f"--init-from {source}: not a local folder, and downloading it from the Hub failed "
+                               f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+
+
 def _pretrained_cfg(model: torch.nn.Module, cfg: ModelConfig, num_classes: int) -> dict[str, Any]:
     """The preprocessing contract saved with the weights; training, eval, pipeline and Space all read it."""
     pc = dict(model.pretrained_cfg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import matplotlib
@@ -25,23 +26,142 @@ def confusion_matrix_figure(results: dict[str, Any], label_names: list[str], tit
     ax.set_yticks(range(len(label_names)), label_names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title or f"Confusion matrix ({results.get('split', '')}, n={results.get('num_samples', cm.sum())})")
+    ax.set_title(title or f"Confusion matrix ({results.get('split', '')}, n={results.get('num_samples', cm.sum())})\n"
+                 "colour: share of the true class (row-normalised)", fontsize=10)
     fig.tight_layout()
     return fig
 
 
+def _class_name(results: dict[str, Any], index: int) -> str:
+    names = results.get("label_names") or [row.get("label", str(i)) for i, row in enumerate(results.get("per_class", []))]
+    return names[index] if index < len(names) else str(index)
+
+
+def _interval(results: dict[str, Any], metric: str) -> str:
+    low, high = results.get(f"{metric}_ci_low"), results.get(f"{metric}_ci_high")
+    return f" (95% CI {low:.3f}-{high:.3f})" if low is not None and high is not None else ""
+
+
 def roc_figure(results: dict[str, Any], title: str = "") -> Figure:
-    """The ROC curve of the positive class, with its AUC and, when known, its 95% interval."""
-    curve = results["roc_curve"]
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    low, high = results.get("roc_auc_ci_low"), results.get("roc_auc_ci_high")
-    label = f"AUC {results['roc_auc']:.3f}" + (f" (95% CI {low:.3f}-{high:.3f})" if low is not None else "")
-    ax.plot(curve["fpr"], curve["tpr"], lw=2, label=label)
+    """ROC curve of the positive class (binary) or one-vs-rest curves of every class (multi-class), with AUC
+    and, when known, its 95% interval. With a decision threshold, its operating point is marked."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if results.get("roc_curve"):
+        curve = results["roc_curve"]
+        ax.plot(curve["fpr"], curve["tpr"], lw=2, label=f"AUC {results['roc_auc']:.3f}{_interval(results, 'roc_auc')}")
+        _mark_operating_point(ax, results, x=1 - _specificity(results), y=results.get("recall"))
+        ax.set_ylabel(f"true positive rate ({results.get('positive_label', 'positive')})")
+    else:
+        for c in results.get("roc_curves", []):
+            ax.plot(c["fpr"], c["tpr"], lw=1.5, label=f"{_class_name(results, c['class'])} (AUC {c['auc']:.3f})")
+        ax.set_ylabel("true positive rate (class vs rest)")
+        ax.text(0.98, 0.02, f"macro AUC {results['roc_auc']:.3f}{_interval(results, 'roc_auc')}" if results.get("roc_auc") is not None
+                else "", transform=ax.transAxes, ha="right", va="bottom", fontsize=8)
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
     ax.set_xlabel("false positive rate")
-    ax.set_ylabel(f"true positive rate ({results.get('positive_label', 'positive')})")
     ax.set_title(title or f"ROC ({results.get('split', '')}, n={results.get('num_samples')})")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right" if results.get("roc_curve") else "center right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _specificity(results: dict[str, Any]) -> float:
+    """True negative rate of the binary decision, from the confusion matrix (negative class = the other one)."""
+    names = [row["label"] for row in results["per_class"]]
+    negative = 1 - (names.index(results["positive_label"]) if results.get("positive_label") in names else 1)
+    cm = np.asarray(results["confusion_matrix"])
+    return float(cm[negative, negative] / max(cm[negative].sum(), 1))
+
+
+def _mark_operating_point(ax, results: dict[str, Any], x: float, y: float | None) -> None:
+    if y is None:
+        return
+    t = results.get("decision_threshold")
+    ax.plot([x], [y], "o", c="crimson", label=f"decision at {'threshold %.3f' % t if t is not None else 'argmax'}")
+
+
+def pr_figure(results: dict[str, Any], title: str = "") -> Figure:
+    """Precision-recall curve (binary: the positive class, with the no-skill line at its prevalence;
+    multi-class: one curve per class), with PR AUC and its interval."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if results.get("pr_curve"):
+        curve = results["pr_curve"]
+        ax.step(curve["recall"], curve["precision"], where="post", lw=2,
+                label=f"PR AUC {results['pr_auc']:.3f}{_interval(results, 'pr_auc')}")
+        ax.axhline(curve["prevalence"], ls="--", c="grey", lw=1, label=f"no skill ({curve['prevalence']:.2f})")
+        _mark_operating_point(ax, results, x=results.get("recall"), y=results.get("precision"))
+        ax.set_ylabel(f"precision ({results.get('positive_label', 'positive')})")
+    else:
+        for c in results.get("pr_curves", []):
+            ax.step(c["recall"], c["precision"], where="post", lw=1.5, label=f"{_class_name(results, c['class'])} (AP {c['auc']:.3f})")
+        ax.set_ylabel("precision (class vs rest)")
+    ax.set_xlabel("recall")
+    ax.set_xlim(0, 1.01)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title or f"Precision-recall ({results.get('split', '')}, n={results.get('num_samples')})")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def calibration_figure(results: dict[str, Any], title: str = "") -> Figure:
+    """Reliability diagram (accuracy against mean confidence per bin; the diagonal is perfect calibration)
+    above a histogram of confidences. With temperature scaling, the calibrated curve is drawn too."""
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5, 6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+    curves = [("model", results["calibration"]["bins"], results["ece"])]
+    scaled = results.get("temperature_scaling")
+    if scaled:
+        curves.append((f"T = {scaled['temperature']:.2f}", scaled["calibration_after"]["bins"], scaled["ece_after"]))
+    for (name, bins, ece), marker in zip(curves, ("o-", "s--")):
+        filled = [b for b in bins if b["count"]]
+        ax.plot([b["confidence"] for b in filled], [b["accuracy"] for b in filled], marker, label=f"{name}: ECE {ece:.3f}")
+    ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1, label="perfectly calibrated")
+    ax.set_ylabel("accuracy in bin")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title or f"Calibration ({results.get('split', '')}, n={results.get('num_samples')})")
+    bins = results["calibration"]["bins"]
+    hist.bar([(b["lower"] + b["upper"]) / 2 for b in bins], [b["count"] for b in bins],
+             width=[b["upper"] - b["lower"] for b in bins], color="tab:blue", alpha=0.6, edgecolor="white")
+    hist.set_xlabel("confidence (probability of the predicted class)")
+    hist.set_ylabel("images")
+    hist.set_xlim(0, 1)
+    fig.tight_layout()
+    return fig
+
+
+def subgroup_figure(rows: list[dict[str, Any]], column: str, metrics: tuple[str, ...] = ("accuracy", "f1")) -> Figure:
+    """Grouped bars of each metric per subgroup with 95% interval whiskers; support under each group."""
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(rows) * len(metrics) + 1.5), 4))
+    x = np.arange(len(rows))
+    width = 0.8 / len(metrics)
+    for i, metric in enumerate(metrics):
+        values = np.array([r.get(metric) if r.get(metric) is not None else np.nan for r in rows], dtype=float)
+        low = np.array([r.get(f"{metric}_ci_low", np.nan) if r.get(f"{metric}_ci_low") is not None else np.nan for r in rows], dtype=float)
+        high = np.array([r.get(f"{metric}_ci_high", np.nan) if r.get(f"{metric}_ci_high") is not None else np.nan for r in rows], dtype=float)
+        err = np.nan_to_num(np.stack([values - low, high - values]), nan=0.0).clip(min=0)
+        ax.bar(x + (i - (len(metrics) - 1) / 2) * width, values, width, yerr=err, capsize=3, label=metric)
+    ax.set_xticks(x, [f"{r['group']}\nn={r['support']}" for r in rows])
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(column)
+    ax.set_title(f"Metrics by {column} (95% intervals)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid_figure(images: list[Any], titles: list[str], ncols: int = 4, suptitle: str = "") -> Figure:
+    """PIL images (e.g. Grad-CAM overlays) in a grid with a small title each."""
+    ncols = max(1, min(ncols, len(images)))
+    nrows = max(1, -(-len(images) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.6 * nrows + (0.4 if suptitle else 0)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, text in zip(axes.flat, images, titles):
+        ax.imshow(image)
+        ax.set_title("\n".join(textwrap.fill(line, 34) for line in text.splitlines()), fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -49,3 +169,31 @@ def roc_figure(results: dict[str, Any], title: str = "") -> Figure:
 def save_figure(fig: Figure, path: Any) -> None:
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# ---- video timeline (kernel_laugh.video) --------------------------------------------------------------------
+
+def timeline_figure(timeline: list[dict[str, float]], segments: list[dict[str, float]], label: str) -> Figure:
+    """Probability over the video's time of ``label`` (bold; its segments shaded) and, for multi-class models,
+    of the other classes (faint; with two classes the other curve is just 1 - p)."""
+    times = [r["time"] for r in timeline]
+    labels = [k for k in (timeline[0] if timeline else {}) if k != "time"]
+    labels = labels if len(labels) > 2 else [label]
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    for s in segments:
+        ax.axvspan(s["start"], s["end"], color="tab:orange", alpha=0.2, lw=0)
+    others = iter(["tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan",
+                   "tab:red"] * 4)  # every colour but the highlighted label's orange
+    for name in labels:
+        bold = name == label
+        ax.plot(times, [r[name] for r in timeline], lw=2 if bold else 1, alpha=1.0 if bold else 0.5,
+                color="tab:orange" if bold else next(others), label=name)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(min(times, default=0), max(times, default=1) or 1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("probability")
+    ax.set_title(f"{label}: {len(segments)} segment(s) (shaded)")
+    if len(labels) > 1:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,7 +1,9 @@
 """The training loop, on Hugging Face Accelerate (one CPU up to many GPUs, same code). The only ``import accelerate``.
 
-Read ``fit`` top to bottom: data → model → optimiser/schedule → ``accelerator.prepare`` → epochs of
-(train, validate, keep the best, save resumable state) → test the best weights → write the Hub-ready folder.
+Read ``fit`` top to bottom: accelerator → ``setup`` (data, model, loaders, optimiser, ``accelerator.prepare``,
+schedule) → resume if asked → epochs of (train, validate, keep the best, checkpoint, maybe stop early) → test the
+best weights → write the Hub-ready folder. ``train_one_epoch`` is the inner loop; checkpoint files live in
+``checkpoints.py``. Under ``accelerate launch`` every process runs all of this; only the main one writes and prints.
 """
 
 from __future__ import annotations
@@ -9,46 +11,232 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import platform
+import shutil
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.tracking import get_available_trackers
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, broadcast, get_int_from_env, set_seed
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
+from kernel_laugh.checkpoints import (pause_if_requested, remove_partial, resolve_checkpoint, restore_best,
+                                      save_checkpoint)
 from kernel_laugh.config import CardConfig, DataConfig, ModelConfig, TrainConfig
-from kernel_laugh.data import PreparedData, make_loader, prepare_data
+from kernel_laugh.data import EpochSampler, PreparedData, block_size, group_values, make_loader, prepare_data
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.metrics import compute_metrics
-from kernel_laugh.modeling import build_model, save_model
-from kernel_laugh.transforms import eval_transform, train_transform
+from kernel_laugh.modeling import build_model, init_from_model, save_model
+from kernel_laugh.transforms import channel_statistics, eval_transform, train_transform
 
 STATE_DIR = "checkpoints"  # resumable training state; hub.py never uploads it
+TRACKER_DIR = "runs"  # --report-to logs (the Hub's TensorBoard tab reads a runs/ folder)
 
 
-def train_one_epoch(model, loader, optimizer, scheduler, accelerator: Accelerator, epoch: int) -> float:
-    """One pass over ``loader``; returns the mean loss on this process."""
+@dataclass
+class Run:
+    """What the loops touch, after ``accelerator.prepare`` (model wrapped for DDP, loaders sharded per process)."""
+
+    accelerator: Accelerator
+    data: PreparedData
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    loss_fn: torch.nn.Module
+    train_dl: torch.utils.data.DataLoader
+    val_dl: torch.utils.data.DataLoader
+    test_dl: torch.utils.data.DataLoader
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved as progress.json in every checkpoint, so a resumed run continues exactly."""
+
+    epoch: int = 0  # epochs completed
+    batches_done: int = 0  # batches of epoch ``epoch`` already trained (non-zero only in a mid-epoch checkpoint)
+    global_step: int = 0  # optimiser steps so far
+    loss_sum: float = 0.0  # summed loss x images of the current epoch's first ``batches_done`` batches, all processes
+    loss_count: int = 0
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    stale_epochs: int = 0  # epochs since the best one, for early stopping
+    history: list[dict[str, Any]] = field(default_factory=list)
+    layout: dict[str, int] = field(default_factory=dict)  # what batch skipping relies on; checked on resume
+
+
+# ---- setup ---------------------------------------------------------------------------------------------
+
+def make_accelerator(cfg: TrainConfig, out: Path) -> Accelerator:
+    """The Accelerator for a run; raises a clear error instead of silently running N separate copies."""
+    world = get_int_from_env(["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"], 1)
+    if cfg.report_to not in ("none", "all") and cfg.report_to not in {str(t) for t in get_available_trackers()}:
+        # Accelerate would skip a tracker whose package is missing without a word.
+        raise KernelLaughError(f"--report-to {cfg.report_to}: not available here; install it (e.g. pip install {cfg.report_to})")
+    try:
+        accelerator = Accelerator(
+            # `accelerate launch` on a machine without a GPU starts N processes but does not tell them to use the CPU
+            # (gloo); without cpu=True each would train alone and all would write the same folder.
+            cpu=world > 1 and not _has_accelerator_device(),
+            mixed_precision=cfg.mixed_precision,
+            # accumulate() then syncs and steps every N batches, and at the end of each epoch.
+            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+            log_with=None if cfg.report_to == "none" else cfg.report_to,
+            project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / TRACKER_DIR)),
+            # Head-only epochs leave the backbone without gradients, which DDP must be told to expect.
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=cfg.freeze_epochs > 0)],
+        )
+    except (ValueError, NotImplementedError) as err:  # e.g. fp16 without a GPU, an unknown tracker
+        raise KernelLaughError(f"could not set up Accelerate with --mixed-precision {cfg.mixed_precision} "
+                               f"--report-to {cfg.report_to}: {err}") from err
+    if world > 1 and accelerator.num_processes == 1:
+        raise KernelLaughError(f"launched as {world} processes but Accelerate set up {accelerator.num_processes}; "
+                               "use an `accelerate launch --config_file` config (e.g. scripts/accelerate_2cpu.yaml)")
+    return accelerator
+
+
+def _has_accelerator_device() -> bool:
+    acc = getattr(torch, "accelerator", None)  # torch >= 2.6: CUDA, XPU, MPS...
+    return bool(acc.is_available()) if acc is not None else torch.cuda.is_available()
+
+
+def build_task_model(cfg: ModelConfig, label_names: list[str]) -> torch.nn.Module:
+    """A timm model for these labels: from --init-from (head rebuilt if its labels differ) or from --model."""
+    return init_from_model(cfg.init_from, cfg, label_names) if cfg.init_from else build_model(cfg, label_names)
+
+
+def setup(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, accelerator: Accelerator) -> Run:
+    """Data, model, loaders, loss and optimiser, prepared by Accelerate, and the learning-rate schedule."""
+    # Same seed on every process: identical initial weights everywhere.
+    set_seed(train_cfg.seed)
+    data = prepare_data(data_cfg)  # before the model: a bad dataset fails in seconds, not after a download
+    if data.skipped and accelerator.is_main_process:
+        print(f"skipped {len(data.skipped)} unreadable image(s):\n  " + "\n  ".join(data.skipped))
+    model = build_task_model(model_cfg, data.label_names)
+    if model_cfg.normalize == "dataset":  # into pretrained_cfg, so every loader (and the pipeline) applies it
+        mean, std = channel_statistics((row["image"] for row in data.splits["train"].select_columns(["image"])),
+                                       model.pretrained_cfg)
+        model.pretrained_cfg = {**model.pretrained_cfg, "mean": mean, "std": std}
+        accelerator.print(f"dataset normalisation (train split, per channel): mean {mean}, std {std}")
+    train_dl, val_dl, test_dl = _loaders(data, model.pretrained_cfg, train_cfg)
+    loss_fn = torch.nn.CrossEntropyLoss(
+        weight=class_weights(data.splits["train"]["label"], len(data.label_names)) if train_cfg.class_balance == "loss" else None,
+        label_smoothing=train_cfg.label_smoothing).to(accelerator.device)
+    if train_cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(param_groups(model, train_cfg.learning_rate, train_cfg.backbone_lr_scale),
+                                  weight_decay=train_cfg.weight_decay)
+    # prepare() moves everything to the device, wraps the model for DDP and shards the loaders per process.
+    model, optimizer, train_dl, val_dl, test_dl = accelerator.prepare(model, optimizer, train_dl, val_dl, test_dl)
+    updates_per_epoch = math.ceil(len(train_dl) / train_cfg.gradient_accumulation_steps)  # len() after prepare: per process
+    total = train_cfg.epochs * updates_per_epoch
+    scheduler = get_cosine_schedule_with_warmup(optimizer, round(train_cfg.warmup_ratio * total), total)
+    # The scheduler is stepped by hand once per optimiser step, so it is not prepared (a prepared scheduler steps
+    # num_processes times per call) but registered, so save_state/load_state include it.
+    accelerator.register_for_checkpointing(scheduler)
+    return Run(accelerator, data, model, optimizer, scheduler, loss_fn, train_dl, val_dl, test_dl)
+
+
+def _loaders(data: PreparedData, pcfg: dict[str, Any], cfg: TrainConfig) -> tuple[torch.utils.data.DataLoader, ...]:
+    train = data.splits["train"]
+    weights = sample_weights(train["label"], len(data.label_names)) if cfg.class_balance == "sampler" else None
+    # The order is a function of (seed, epoch) on every process, so a resumed epoch replays the same batches.
+    sampler = EpochSampler(len(train), cfg.seed, weights)
+    train_dl = make_loader(train, train_transform(pcfg, cfg.augmentation), cfg.batch_size, False, cfg.num_workers,
+                           cfg.seed, sampler=sampler)
+    evals = (make_loader(data.splits[s], eval_transform(pcfg), cfg.batch_size, False, cfg.num_workers)
+             for s in ("validation", "test"))
+    return (train_dl, *evals)
+
+
+def param_groups(model: torch.nn.Module, lr: float, backbone_scale: float) -> list[dict[str, Any]]:
+    """Two AdamW groups: the backbone at ``lr * backbone_scale``, the classifier head at ``lr``."""
+    head = list(model.get_classifier().parameters())
+    head_ids = {id(p) for p in head}
+    backbone = [p for p in model.parameters() if id(p) not in head_ids]
+    return [{"params": backbone, "lr": lr * backbone_scale, "name": "backbone"}, {"params": head, "lr": lr, "name": "head"}]
+
+
+def set_backbone_trainable(model: torch.nn.Module, trainable: bool) -> None:
+    """Freeze or unfreeze everything but the head (batch-norm statistics still adapt, as in fastai)."""
+    head_ids = {id(p) for p in model.get_classifier().parameters()}
+    for p in model.parameters():
+        p.requires_grad_(trainable or id(p) in head_ids)
+
+
+def class_weights(labels: Any, num_classes: int) -> torch.Tensor:
+    """(K,) loss weights N / (K * count_k): every class contributes equally to the loss."""
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=num_classes).clip(min=1)
+    return torch.tensor(counts.sum() / (num_classes * counts), dtype=torch.float32)
+
+
+def sample_weights(labels: Any, num_classes: int) -> torch.Tensor:
+    """(N,) sampling weights 1 / count of the sample's class: classes are drawn equally often."""
+    labels = np.asarray(labels, dtype=int)
+    counts = np.bincount(labels, minlength=num_classes).clip(min=1)
+    return torch.tensor(1.0 / counts[labels], dtype=torch.float64)
+
+
+# ---- the loops -----------------------------------------------------------------------------------------
+
+def train_one_epoch(run: Run, progress: Progress, epoch: int, cfg: TrainConfig, out: Path) -> tuple[float, float]:
+    """One pass over the training split (its rest, after a mid-epoch resume); returns (mean loss, images/s),
+    both over all processes. Saves a checkpoint every ``cfg.checkpoint_steps`` optimiser steps."""
+    acc, model = run.accelerator, run.model
     model.train()
-    total, count = 0.0, 0
-    bar = tqdm(loader, desc=f"epoch {epoch + 1} train", disable=not accelerator.is_local_main_process, leave=False)
-    for pixel_values, labels in bar:  # (B, 3, H, W), (B,)
-        logits = model(pixel_values)  # (B, K)
-        loss = torch.nn.functional.cross_entropy(logits, labels)
-        if not torch.isfinite(loss):
-            raise KernelLaughError(f"loss became {loss.item()} in epoch {epoch + 1}; lower --learning-rate "
-                                   "(the last good epoch's state is in the checkpoints folder)")
-        # backward() instead of loss.backward(): Accelerate scales the loss for mixed precision and syncs DDP.
-        accelerator.backward(loss)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        total, count = total + loss.item() * len(labels), count + len(labels)
-        bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-    return total / max(count, 1)
+    run.train_dl.set_epoch(epoch)  # the sampler's order for this epoch (the same on every process)
+    start = progress.batches_done
+    # skip_first_batches: a resumed epoch continues after the batches it already trained on, without loading them
+    # (augmentation is seeded per item by the sampler, so the batches after them look as they did).
+    loader = acc.skip_first_batches(run.train_dl, start) if start else run.train_dl
+    local = torch.zeros(2, dtype=torch.float64, device=acc.device)  # (loss x images, images) on this process
+    began = time.perf_counter()
+    bar = tqdm(loader, desc=f"epoch {epoch + 1} train", disable=not acc.is_local_main_process, leave=False)
+    for i, (pixel_values, labels) in enumerate(bar, start=start):  # (B, 3, H, W), (B,)
+        if cfg.channels_last:
+            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
+        # accumulate(): on batches that only accumulate, DDP skips its gradient all-reduce and the wrapped
+        # optimiser's step()/zero_grad() do nothing; it syncs every N batches and on the epoch's last batch.
+        with acc.accumulate(model):
+            logits = model(pixel_values)  # (B, K)
+            loss = run.loss_fn(logits, labels)
+            if not torch.isfinite(loss):
+                raise KernelLaughError(f"loss became {loss.item()} in epoch {epoch + 1}; lower --learning-rate "
+                                       f"(the last good state is in {out / STATE_DIR})")
+            # backward() instead of loss.backward(): Accelerate scales the loss for fp16, divides it by the
+            # accumulation steps and lets DDP average gradients over processes.
+            acc.backward(loss)
+            if acc.sync_gradients and cfg.max_grad_norm > 0:
+                # On the summed, all-reduced gradients; Accelerate unscales fp16 gradients first.
+                acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            run.optimizer.step()
+            if acc.sync_gradients and not acc.optimizer_step_was_skipped:  # fp16 overflow skips a step
+                run.scheduler.step()
+            run.optimizer.zero_grad(set_to_none=True)
+        local += torch.tensor([loss.item() * len(labels), len(labels)], dtype=torch.float64, device=acc.device)
+        bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{run.scheduler.get_last_lr()[-1]:.2e}")
+        if acc.sync_gradients:
+            progress.global_step += 1
+            if cfg.checkpoint_steps and progress.global_step % cfg.checkpoint_steps == 0 and i + 1 < len(run.train_dl):
+                loss_sum, count = _totals(acc, progress, local)
+                _checkpoint(run, dataclasses.replace(progress, batches_done=i + 1, loss_sum=loss_sum, loss_count=count),
+                            cfg, out)
+            pause_if_requested("step", progress.global_step, out)
+    seconds = time.perf_counter() - began
+    loss_sum, count = _totals(acc, progress, local)
+    return loss_sum / max(count, 1), (count - progress.loss_count) / max(seconds, 1e-9)
+
+
+def _totals(acc: Accelerator, progress: Progress, local: torch.Tensor) -> tuple[float, int]:
+    """(loss x images, images) of this epoch so far over all processes, including the part before a resume."""
+    total = acc.reduce(local.clone(), reduction="sum")  # a collective: every process calls it at the same point
+    return progress.loss_sum + float(total[0]), progress.loss_count + int(total[1])
 
 
 @torch.no_grad()
@@ -57,7 +245,7 @@ def predict_probs(model, loader, accelerator: Accelerator, desc: str = "eval") -
     model.eval()
     probs, refs = [], []
     for pixel_values, labels in tqdm(loader, desc=desc, disable=not accelerator.is_local_main_process, leave=False):
-        p = model(pixel_values).float().softmax(-1)
+        p = model(pixel_values).float().softmax(-1)  # (B, K)
         # gather_for_metrics drops the samples the distributed sampler duplicated to even out the last batch,
         # so every image counts exactly once.
         p, labels = accelerator.gather_for_metrics((p, labels))
@@ -66,13 +254,18 @@ def predict_probs(model, loader, accelerator: Accelerator, desc: str = "eval") -
     return np.concatenate(probs), np.concatenate(refs)
 
 
-def _config_dict(*cfgs: Any) -> dict[str, Any]:
-    return {type(c).__name__: dataclasses.asdict(c) for c in cfgs}
+def sync_buffers(run: Run) -> None:
+    """Give every process the main process's batch-norm running statistics before evaluating.
+
+    Each process updated them on its own batches; the main process's are the ones saved, so with this every
+    process evaluates exactly the saved weights (and a 2-process evaluation equals a 1-process one).
+    """
+    if run.accelerator.num_processes > 1:
+        for buf in run.accelerator.unwrap_model(run.model).buffers():
+            broadcast(buf, from_process=0)  # in place
 
 
-def _is_better(value: float | None, best: float | None) -> bool:
-    return value is not None and not math.isnan(value) and (best is None or value > best)
-
+# ---- fit -----------------------------------------------------------------------------------------------
 
 def fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, card_cfg: CardConfig | None = None,
         ) -> dict[str, Any]:
@@ -81,103 +274,144 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, ca
     Returns the test results (also written to ``OUTPUT_DIR/eval_results.json``).
     """
     out = Path(train_cfg.output_dir)
-    state_dir = out / STATE_DIR
-    # Accelerator picks the device(s) and process group from the environment `accelerate launch` sets up.
-    accelerator = Accelerator(mixed_precision=train_cfg.mixed_precision)
-    set_seed(train_cfg.seed)  # same seed on every process: identical initial weights everywhere
-
-    data = prepare_data(data_cfg)  # before the model: a bad dataset fails in seconds, not after a download
-    if data.skipped and accelerator.is_main_process:
-        print(f"skipped {len(data.skipped)} unreadable image(s):\n  " + "\n  ".join(data.skipped))
-    model = build_model(model_cfg, data.label_names)
-    pcfg = model.pretrained_cfg
-    train_dl = make_loader(data.splits["train"], train_transform(pcfg), train_cfg.batch_size, True,
-                           train_cfg.num_workers, train_cfg.seed)
-    val_dl, test_dl = (make_loader(data.splits[s], eval_transform(pcfg), train_cfg.batch_size, False, train_cfg.num_workers)
-                       for s in ("validation", "test"))
-
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.learning_rate, weight_decay=train_cfg.weight_decay)
-    # prepare() moves everything to the device, wraps the model for DDP and shards the loaders per process.
-    model, optimizer, train_dl, val_dl, test_dl = accelerator.prepare(model, optimizer, train_dl, val_dl, test_dl)
-    total_steps = train_cfg.epochs * len(train_dl)  # len() after prepare: steps per process
-    scheduler = get_cosine_schedule_with_warmup(optimizer, round(train_cfg.warmup_ratio * total_steps), total_steps)
-    # The scheduler is stepped once per optimiser step on each process, so it is not prepared (that would
-    # step it num_processes times) but registered so save_state/load_state include it.
-    accelerator.register_for_checkpointing(scheduler)
-
-    progress = {"epoch": 0, "best_metric": None, "best_epoch": None, "history": []}
-    if train_cfg.resume:
-        progress = _resume(accelerator, state_dir)
+    accelerator = make_accelerator(train_cfg, out)
+    run = setup(data_cfg, model_cfg, train_cfg, accelerator)
+    layout = {"num_processes": accelerator.num_processes, "batches_per_epoch": len(run.train_dl),
+              "batch_size": train_cfg.batch_size, "gradient_accumulation_steps": train_cfg.gradient_accumulation_steps}
+    progress = _resume(run, out, train_cfg, layout) if train_cfg.resume_from_checkpoint else Progress(layout=layout)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
+        remove_partial(out / STATE_DIR)  # a checkpoint half-written when a previous run was killed
         (out / "training_args.json").write_text(json.dumps(_config_dict(data_cfg, model_cfg, train_cfg), indent=2) + "\n")
+    # Trackers (--report-to) log on the main process only; hyperparameters as flat strings/numbers.
+    accelerator.init_trackers("kernel-laugh", config=_flat_hparams(data_cfg, model_cfg, train_cfg))
 
-    for epoch in range(progress["epoch"], train_cfg.epochs):
+    while progress.epoch < train_cfg.epochs and not _early_stop(progress, train_cfg):
+        epoch = progress.epoch
+        set_backbone_trainable(accelerator.unwrap_model(run.model), trainable=epoch >= train_cfg.freeze_epochs)
         try:
-            loss = train_one_epoch(model, train_dl, optimizer, scheduler, accelerator, epoch)
+            loss, speed = train_one_epoch(run, progress, epoch, train_cfg, out)
         except KeyboardInterrupt:
-            raise KernelLaughError(f"interrupted in epoch {epoch + 1}; epochs 1-{epoch} are saved in {state_dir}: "
-                                   "run the same command with --resume to continue") from None
-        probs, refs = predict_probs(model, val_dl, accelerator, desc=f"epoch {epoch + 1} validation")
-        val = compute_metrics(probs, refs, data.label_names, n_boot=0)
-        score = val.get(train_cfg.best_metric)
-        row = {"epoch": epoch + 1, "train_loss": loss, **{k: val[k] for k in ("accuracy", "f1", "roc_auc")}}
-        progress["history"].append(row)
-        if _is_better(score, progress["best_metric"]):
-            progress.update(best_metric=score, best_epoch=epoch + 1)
-            if accelerator.is_main_process:  # the best weights so far are the folder's weights
-                save_model(accelerator.unwrap_model(model), out)
-        progress["epoch"] = epoch + 1
-        _save_progress(accelerator, state_dir, progress)
+            raise KernelLaughError(f"interrupted in epoch {epoch + 1}; the state is saved in {out / STATE_DIR}: run the "
+                                   "same command with --resume-from-checkpoint latest to continue") from None
+        val = _validate(run, epoch)
+        _end_epoch(run, progress, epoch, loss, val, train_cfg, out)
+        accelerator.log({"train/loss": loss, "train/images_per_second": speed, "lr/head": run.scheduler.get_last_lr()[-1],
+                         **{f"validation/{k}": val[k] for k in ("accuracy", "f1", "roc_auc") if val.get(k) is not None}},
+                        step=epoch + 1)
         accelerator.print(f"epoch {epoch + 1}/{train_cfg.epochs}: loss {loss:.4f}, val accuracy {val['accuracy']:.3f}, "
-                          f"val roc_auc {_fmt(val['roc_auc'])}{'  (best)' if progress['best_epoch'] == epoch + 1 else ''}")
+                          f"val roc_auc {_fmt(val['roc_auc'])}, {speed:.1f} images/s"
+                          f"{'  (best)' if progress.best_epoch == epoch + 1 else ''}")
+    if _early_stop(progress, train_cfg) and progress.epoch < train_cfg.epochs:
+        accelerator.print(f"early stop: no better validation {train_cfg.best_metric} for {progress.stale_epochs} epochs")
 
-    if progress["best_epoch"] is None:  # the metric never became defined: keep the last epoch rather than nothing
-        if accelerator.is_main_process:
-            save_model(accelerator.unwrap_model(model), out)
-        progress["best_epoch"] = progress["epoch"]
+    if progress.best_epoch is None:  # the metric never became defined: keep the last epoch rather than nothing
+        _save_best(run, out)
+        progress.best_epoch = progress.epoch
     accelerator.wait_for_everyone()
-    return _finish(accelerator, model, test_dl, data, out, progress, data_cfg, model_cfg, train_cfg, card_cfg)
+    return _finish(accelerator, run.model, run.test_dl, run.data, out, progress, data_cfg, model_cfg, train_cfg, card_cfg)
+
+
+def _validate(run: Run, epoch: int) -> dict[str, Any]:
+    sync_buffers(run)
+    probs, refs = predict_probs(run.model, run.val_dl, run.accelerator, desc=f"epoch {epoch + 1} validation")
+    return compute_metrics(probs, refs, run.data.label_names, n_boot=0)
+
+
+def _end_epoch(run: Run, progress: Progress, epoch: int, loss: float, val: dict[str, Any], cfg: TrainConfig,
+               out: Path) -> None:
+    """Record the epoch, keep its weights if they are the best so far, and checkpoint."""
+    progress.history.append({"epoch": epoch + 1, "train_loss": loss, **{k: val[k] for k in ("accuracy", "f1", "roc_auc")}})
+    progress.epoch, progress.batches_done, progress.loss_sum, progress.loss_count = epoch + 1, 0, 0.0, 0
+    score = val.get(cfg.best_metric)
+    if _is_better(score, progress.best_metric):
+        progress.best_metric, progress.best_epoch, progress.stale_epochs = score, epoch + 1, 0
+        _save_best(run, out)  # the best weights so far are the folder's weights
+    else:
+        progress.stale_epochs += 1
+    _checkpoint(run, progress, cfg, out)
+
+
+def _early_stop(progress: Progress, cfg: TrainConfig) -> bool:
+    return cfg.early_stopping_patience > 0 and progress.stale_epochs >= cfg.early_stopping_patience
+
+
+def _save_best(run: Run, out: Path) -> None:
+    """Write config.json + model.safetensors into ``out``, each replaced atomically (checkpoints hard-link them)."""
+    if run.accelerator.is_main_process:
+        tmp = out / ".best.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        save_model(run.accelerator.unwrap_model(run.model), tmp)
+        for name in ("config.json", "model.safetensors"):
+            os.replace(tmp / name, out / name)
+        tmp.rmdir()
+    run.accelerator.wait_for_everyone()
+
+
+def _checkpoint(run: Run, progress: Progress, cfg: TrainConfig, out: Path) -> None:
+    best = out if progress.best_epoch is not None else None
+    save_checkpoint(run.accelerator, out / STATE_DIR, progress.global_step, dataclasses.asdict(progress), best,
+                    cfg.keep_checkpoints)
+
+
+def _resume(run: Run, out: Path, cfg: TrainConfig, layout: dict[str, int]) -> Progress:
+    path = resolve_checkpoint(cfg.resume_from_checkpoint or "latest", out / STATE_DIR)
+    progress = Progress(**json.loads((path / "progress.json").read_text()))
+    if progress.layout != layout:
+        raise KernelLaughError(f"{path} was saved with {progress.layout}, this run has {layout}: resume with the "
+                               "same batch size, accumulation steps, number of processes and data")
+    # load_state restores model, optimiser, scheduler, GradScaler and this process's RNG states.
+    run.accelerator.load_state(str(path))
+    if run.accelerator.is_main_process:
+        restore_best(path, out)  # the best weights as they were at that checkpoint
+    run.accelerator.wait_for_everyone()
+    where = f"epoch {progress.epoch + 1}, batch {progress.batches_done}" if progress.batches_done else f"after epoch {progress.epoch}"
+    run.accelerator.print(f"resuming from {path} ({where}, step {progress.global_step}; best so far: epoch {progress.best_epoch})")
+    return progress
+
+
+def _config_dict(*cfgs: Any) -> dict[str, Any]:
+    """Settings by section, as training_args.json; ``--config`` reads it back. How a run was restarted is not a
+    setting of the run, so resume_from_checkpoint is left out."""
+    out = {type(c).__name__: dataclasses.asdict(c) for c in cfgs}
+    out.get("TrainConfig", {}).pop("resume_from_checkpoint", None)
+    return out
+
+
+def _flat_hparams(*cfgs: Any) -> dict[str, Any]:
+    """Hyperparameters for trackers: TensorBoard's hparams accept numbers, strings and booleans only."""
+    flat = {k: v for c in cfgs for k, v in dataclasses.asdict(c).items()}
+    return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flat.items()}
+
+
+def _is_better(value: float | None, best: float | None) -> bool:
+    return value is not None and not math.isnan(value) and (best is None or value > best)
 
 
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-def _save_progress(accelerator: Accelerator, state_dir: Path, progress: dict[str, Any]) -> None:
-    # save_state writes model, optimiser, scheduler and every process's RNG state, so --resume continues exactly.
-    accelerator.save_state(str(state_dir), safe_serialization=True)
-    if accelerator.is_main_process:
-        (state_dir / "progress.json").write_text(json.dumps(progress, indent=2) + "\n")
-
-
-def _resume(accelerator: Accelerator, state_dir: Path) -> dict[str, Any]:
-    if not (state_dir / "progress.json").is_file():
-        raise KernelLaughError(f"--resume: no training state in {state_dir}")
-    accelerator.load_state(str(state_dir))
-    progress = json.loads((state_dir / "progress.json").read_text())
-    accelerator.print(f"resuming after epoch {progress['epoch']} (best so far: epoch {progress['best_epoch']})")
-    return progress
-
-
-def _finish(accelerator, model, test_dl, data: PreparedData, out: Path, progress: dict[str, Any],
+def _finish(accelerator, model, test_dl, data: PreparedData, out: Path, progress: Progress,
             data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, card_cfg: CardConfig | None) -> dict[str, Any]:
     """Reload the best weights, measure them on the held-out test split, write results, plots and card."""
     from safetensors.torch import load_file
 
+    # Every process loads the main process's saved file, batch-norm statistics included.
     accelerator.unwrap_model(model).load_state_dict(load_file(str(out / "model.safetensors")))
     probs, refs = predict_probs(model, test_dl, accelerator, desc="test")
     test = data.splits["test"]
-    groups = np.array(test[data_cfg.group_column]) if data_cfg.group_column else None
+    col = data_cfg.group_column
+    groups = group_values(test, col) if col and (block_size(col) or col in test.column_names) else None
     results = {"split": "test", "dataset": data_cfg.dataset, "synthetic": data_cfg.dataset == "sample",
                "split_method": data.description, "label_names": data.label_names,
-               "best_epoch": progress["best_epoch"], "best_metric": train_cfg.best_metric,
-               "validation_best": progress["best_metric"], "history": progress["history"],
+               "best_epoch": progress.best_epoch, "best_metric": train_cfg.best_metric,
+               "validation_best": progress.best_metric, "history": progress.history,
                "skipped_files": data.skipped, "split_sizes": {k: len(v) for k, v in data.splits.items()}}
     results |= compute_metrics(probs, refs, data.label_names, groups=groups)
     if accelerator.is_main_process:
         _write_outputs(out, results, data_cfg, model_cfg, train_cfg, card_cfg or CardConfig())
-    accelerator.end_training()
+    accelerator.end_training()  # closes the trackers' files
     return results
 
 
@@ -190,8 +424,12 @@ def _write_outputs(out: Path, results: dict[str, Any], data_cfg: DataConfig, mod
     save_figure(confusion_matrix_figure(results, results["label_names"]), out / "confusion_matrix.png")
     if results.get("roc_curve"):
         save_figure(roc_figure(results), out / "roc_curve.png")
+    from kernel_laugh.evaluation import REPORT_DIR, write_report
+
+    write_report(results, out / REPORT_DIR)  # eval/report.md + plots, the same as `kernel-laugh evaluate` writes
     env = {"python": platform.python_version(), "torch": torch.__version__}
-    training_args = _config_dict(data_cfg, model_cfg, train_cfg) | {"environment": env}
+    # CardConfig too: `kernel-laugh push` re-renders the card for the repo and needs the run's license / dataset id.
+    training_args = _config_dict(data_cfg, model_cfg, train_cfg, card_cfg) | {"environment": env}
     (out / "training_args.json").write_text(json.dumps(training_args, indent=2) + "\n")
     model_config = json.loads((out / "config.json").read_text())
     (out / "README.md").write_text(render_card(results, training_args, model_config, card_cfg))

@@ -2,12 +2,12 @@
 
 Evaluation uses exactly timm's eval transform for that config, which is also what transformers'
 TimmWrapperImageProcessor (and so ``pipeline``) applies: training, evaluation, predict and the Space cannot
-drift apart. Training adds mild augmentation that keeps blob positions meaningful (no flips, small crops).
+drift apart. Training adds a per-task augmentation policy (``AUGMENTATIONS``); brain renders are never flipped.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import timm.data
@@ -26,21 +26,81 @@ def eval_transform(pretrained_cfg: dict[str, Any]) -> Callable[[Image.Image], to
     return timm.data.create_transform(**data_config(pretrained_cfg), is_training=False)
 
 
-def train_transform(pretrained_cfg: dict[str, Any], hflip: bool = False) -> Callable[[Image.Image], torch.Tensor]:
-    """Mild augmentation. Flips are off by default: the brain render's left and right hemispheres differ."""
+# Augmentation policies per task. Brain renders are a left-lateral view: a horizontal flip would swap the
+# hemispheres and move blobs to places they never are, so "brain" never flips; "faces" may (faces are roughly
+# symmetric) and also rotates a little, as faces tilt. Both keep most of the frame (blobs sit near the edges).
+AUGMENTATIONS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "brain": {"scale": (0.7, 1.0), "hflip": False, "rotate": 0, "jitter": 0.1},
+    "faces": {"scale": (0.8, 1.0), "hflip": True, "rotate": 10, "jitter": 0.2},
+}
+
+
+def train_transform(pretrained_cfg: dict[str, Any], policy: str = "brain") -> Callable[[Image.Image], torch.Tensor]:
+    """Augmented preprocessing for training: the evaluation geometry plus the ``policy``'s random changes."""
+    if policy not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation policy {policy!r}; choose one of {sorted(AUGMENTATIONS)}")
+    aug = AUGMENTATIONS[policy]
+    if not aug:
+        return eval_transform(pretrained_cfg)
     cfg = data_config(pretrained_cfg)
     h, w = cfg["input_size"][-2:]
-    name = cfg["interpolation"] if cfg["interpolation"] in ("bilinear", "bicubic", "nearest") else "bilinear"
-    interp = T.InterpolationMode(name)
-    pct = cfg.get("crop_pct") or 1.0
+    interp = _interpolation(cfg)
     # Same geometry as evaluation (squash the whole frame, or scale the short side), then a small random crop.
-    resize = (round(h / pct), round(w / pct)) if cfg.get("crop_mode") == "squash" else round(min(h, w) / pct)
-    steps: list[Any] = [T.Resize(resize, interpolation=interp),
-                        T.RandomResizedCrop((h, w), scale=(0.7, 1.0), ratio=(0.9, 1.1), interpolation=interp)]
-    if hflip:
+    steps: list[Any] = [T.Resize(_resize_size(cfg), interpolation=interp),
+                        T.RandomResizedCrop((h, w), scale=aug["scale"], ratio=(0.9, 1.1), interpolation=interp)]
+    if aug["hflip"]:
         steps.append(T.RandomHorizontalFlip())
-    steps += [T.ColorJitter(0.1, 0.1, 0.1), T.ToTensor(), T.Normalize(cfg["mean"], cfg["std"])]
+    if aug["rotate"]:
+        steps.append(T.RandomRotation(aug["rotate"], interpolation=interp))
+    j = aug["jitter"]
+    steps += [T.ColorJitter(j, j, j), T.ToTensor(), T.Normalize(cfg["mean"], cfg["std"])]
     return T.Compose(steps)
+
+
+def _interpolation(cfg: dict[str, Any]) -> T.InterpolationMode:
+    name = cfg["interpolation"] if cfg["interpolation"] in ("bilinear", "bicubic", "nearest") else "bilinear"
+    return T.InterpolationMode(name)
+
+
+def _resize_size(cfg: dict[str, Any]) -> tuple[int, int] | int:
+    """Resize target before the crop: both sides for 'squash', else the short side (timm's eval geometry)."""
+    h, w = cfg["input_size"][-2:]
+    pct = cfg.get("crop_pct") or 1.0
+    return (round(h / pct), round(w / pct)) if cfg.get("crop_mode") == "squash" else round(min(h, w) / pct)
+
+
+def unnormalized_eval_transform(pretrained_cfg: dict[str, Any]) -> Callable[[Image.Image], torch.Tensor]:
+    """The evaluation transform without its final Normalize: (3, H, W) in [0, 1], the pixels the model sees."""
+    tf = eval_transform(pretrained_cfg)
+    steps = [t for t in tf.transforms if not isinstance(t, T.Normalize)]
+    if len(steps) != len(tf.transforms) - 1:
+        raise ValueError("expected exactly one Normalize in the evaluation transform")
+    return T.Compose(steps)
+
+
+def channel_statistics(images: Iterable[Image.Image], pretrained_cfg: dict[str, Any],
+                       ) -> tuple[list[float], list[float]]:
+    """Per-channel mean and (population) std over every pixel of ``images``, as the model sees them.
+
+    Streamed: each image adds its pixel count, mean and sum of squared deviations, merged with Chan's parallel
+    formula in float64, so the result equals numpy's mean/std over all pixels at once without holding them.
+    (The original project averaged per-image means wrongly and normalised every input to about -2.2.)
+    """
+    tf = unnormalized_eval_transform(pretrained_cfg)
+    count, mean, m2 = 0, torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    for image in images:
+        x = tf(to_rgb(image)).to(torch.float64).flatten(1)  # (3, H*W)
+        n_b, mean_b = x.shape[1], x.mean(1)
+        m2_b = ((x - mean_b[:, None]) ** 2).sum(1)
+        delta, total = mean_b - mean, count + n_b
+        mean = mean + delta * n_b / total
+        m2 = m2 + m2_b + delta**2 * count * n_b / total
+        count = total
+    if count == 0:
+        raise ValueError("no images to compute statistics from")
+    std = (m2 / count).sqrt()
+    return [round(float(v), 6) for v in mean], [round(float(max(v, 1e-6)), 6) for v in std]
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -1,0 +1,35 @@
+"""The kernel-laugh Space: a Gradio demo of a laughter / emotion image classifier.
+
+Which model it serves, first match wins: ``--model`` (when run by hand), the ``KERNEL_LAUGH_MODEL`` environment
+variable (a Space variable; ``kernel-laugh push-space`` sets it), or the first ``models:`` entry of this folder's
+README.md front matter. A Hub id or a local model folder both work.
+
+    python app.py --model runs/sample          # or: kernel-laugh demo runs/sample
+
+Everything the page does lives in ``kernel_laugh.demo`` (which imports the package's inference, explain, video
+and faces modules only): this file only picks the model and launches.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kernel_laugh.demo import build_demo, launch_kwargs, resolve_model
+
+README = Path(__file__).with_name("README.md")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="model folder or Hub id (default: $KERNEL_LAUGH_MODEL, then README.md's models:)")
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--share", action="store_true")
+    args = parser.parse_args(argv)
+    build_demo(resolve_model(args.model, README)).launch(server_port=args.port, share=args.share, **launch_kwargs())
+
+
+if __name__ == "__main__":
+    main()
+else:  # imported (e.g. by `gradio app.py` hot reload, which looks for a module-level `demo`)
+    demo = build_demo(resolve_model(None, README))

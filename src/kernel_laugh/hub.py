@@ -1,0 +1,377 @@
+"""Publish to the Hugging Face Hub: a model folder, an image dataset, the Gradio Space. The only ``HfApi`` user.
+
+Render, save and publish stay separate (timm's ``_hub.py``: ``generate_readme`` / ``save_for_hf`` /
+``push_to_hf_hub``): ``card.py`` renders text from dicts, training saves the folder, and this module only
+uploads. It does re-render the card in memory for the target repo id, so the README on the Hub names that
+repo in its snippets and model-index, without touching the local folder. (timm's ``push_to_hf_hub`` keeps
+an existing README instead; ours is always uploaded explicitly.)
+
+Every push plans first (``plan_*``: no network, no token), which is also what ``--dry-run`` prints; then it
+checks for a token (``HF_TOKEN`` or the stored ``hf auth login``), before any ``HfApi`` call, and never prints it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kernel_laugh import __version__
+from kernel_laugh.card import is_repo_id
+from kernel_laugh.config import CardConfig, DataConfig
+from kernel_laugh.errors import KernelLaughError
+
+# Never uploaded from a model folder. fnmatch patterns as in HfApi.upload_folder: "*" also matches "/".
+MODEL_IGNORE_PATTERNS = [
+    "checkpoints/*", "*/checkpoints/*",  # Accelerate save_state: optimiser, scheduler, RNG states (pickles)
+    "*.pkl", "*.pt", "*.pth", "*.ckpt", "*.bin",  # pickled weights or state: the model ships as safetensors only
+    "optimizer*", "scheduler*", "random_states*",
+    ".git/*", ".cache/*", "__pycache__/*", "*/__pycache__/*", "*.pyc", ".DS_Store", "*.lock", "*.tmp",
+]
+SPACE_IGNORE_PATTERNS = [".git/*", "__pycache__/*", "*/__pycache__/*", "*.pyc", ".DS_Store", "flagged/*", ".gradio/*",
+                         "*.egg-info/*", ".venv/*", "venv/*"]
+SPACE_MODEL_VARIABLE = "KERNEL_LAUGH_MODEL"  # space/app.py serves the model this names
+CARD_INPUTS = ("eval_results.json", "training_args.json", "config.json")
+NO_TOKEN = ("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token with write access); "
+            "nothing was uploaded")
+
+
+def check_repo_id(repo_id: str | None, flag: str = "--repo-id") -> str:
+    """``repo_id`` if it looks like ``OWNER/NAME``, else a one-line error naming the flag."""
+    if not is_repo_id(repo_id):
+        raise KernelLaughError(f"{flag} {repo_id!r}: expected a Hub id OWNER/NAME, e.g. me/kernel-laugh-resnet18")
+    return repo_id  # type: ignore[return-value]
+
+
+def require_token() -> str:
+    """The Hub token from ``HF_TOKEN`` or the stored login; a clear error when there is none. Never printed."""
+    from huggingface_hub import get_token
+
+    token = get_token()
+    if not token:
+        raise KernelLaughError(NO_TOKEN)
+    return token
+
+
+def has_token() -> bool:
+    from huggingface_hub import get_token
+
+    return bool(get_token())
+
+
+def _api(token: str) -> Any:
+    from huggingface_hub import HfApi
+
+    return HfApi(token=token, library_name="kernel-laugh", library_version=__version__)
+
+
+@contextmanager
+def _hub_errors(action: str) -> Iterator[None]:
+    """Hub and network failures → one-line ``KernelLaughError`` (messages carry no token)."""
+    import huggingface_hub.errors as hf_errors
+
+    # huggingface_hub's HTTP errors derive from its HTTP client's HTTPError (httpx2 in 2.x, requests before).
+    http_error = getattr(hf_errors, "HTTPError", OSError)
+    try:
+        yield
+    except (hf_errors.HfHubHTTPError, http_error, OSError) as err:
+        response = getattr(err, "response", None)
+        status = getattr(response, "status_code", None)
+        hint = {401: ": the token was rejected; check HF_TOKEN or run `hf auth login`",
+                403: ": the token cannot write there (it needs write access to that namespace)"}.get(status, "")
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise KernelLaughError(f"{action} failed{f' ({status})' if status else ''}: {first}{hint}") from err
+
+
+def _list_files(folder: Path, ignore: list[str]) -> tuple[list[str], list[str]]:
+    """(kept, left out) paths relative to ``folder``, filtered with huggingface_hub's own pattern matcher."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    every = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    kept = list(filter_repo_objects(every, ignore_patterns=ignore))
+    return kept, [p for p in every if p not in set(kept)]
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return ""
+
+
+def _card_yaml(card_text: str, repo_type: str = "model") -> str:
+    from huggingface_hub import DatasetCard, ModelCard
+
+    cls = ModelCard if repo_type == "model" else DatasetCard
+    try:
+        return cls(card_text).data.to_yaml()
+    except ValueError as err:
+        raise KernelLaughError(f"the {repo_type} card's metadata does not parse: {str(err).splitlines()[0]}") from err
+
+
+# ---- model ---------------------------------------------------------------------------------------------
+
+@dataclass
+class ModelUpload:
+    """Exactly what ``push_model`` would commit: the files (README.md's text rendered for ``repo_id``), what is
+    left out, and the commit message. ``describe()`` is the ``--dry-run`` output."""
+
+    repo_id: str
+    folder: Path
+    files: list[str]
+    left_out: list[str]
+    card: str
+    card_rendered: bool
+    commit_message: str
+    commit_description: str = ""
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    def metadata(self) -> str:
+        return _card_yaml(self.card)
+
+    def describe(self) -> str:
+        total = sum(self.sizes.values())
+        lines = [f"would upload {len(self.files)} files ({_size(total)}) to https://huggingface.co/{self.repo_id} "
+                 f"(model repo) in one commit: {self.commit_message!r}"]
+        for path in self.files:
+            note = (f"  (model card rendered for {self.repo_id})" if self.card_rendered else "  (the folder's README.md, unchanged)") \
+                if path == "README.md" else ""
+            lines.append(f"  {path}  {_size(self.sizes.get(path, 0))}{note}")
+        if self.left_out:
+            n = len(self.left_out)
+            lines.append(f"left out (training state and caches, never uploaded): {n} file{'s' if n != 1 else ''}")
+            tops = sorted({p.split("/", 1)[0] + ("/" if "/" in p else "") for p in self.left_out})
+            lines += [f"  {t}" for t in tops]
+        lines += ["card metadata:"] + [f"  {line}" for line in self.metadata().splitlines()]
+        return "\n".join(lines)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise KernelLaughError(f"{path}: cannot read ({err})") from err
+
+
+def render_folder_card(folder: str | Path, model_id: str | None) -> str:
+    """The model card for a trained folder, rendered from its own eval_results.json, training_args.json and
+    config.json, naming ``model_id``; card settings (license, dataset id) come from the run's training_args.json."""
+    from kernel_laugh.card import render_card
+
+    folder = Path(folder)
+    results, args, config = (_read_json(folder / name) for name in CARD_INPUTS)
+    known = CardConfig.__dataclass_fields__
+    card_cfg = CardConfig(**{k: v for k, v in (args.get("CardConfig") or {}).items() if k in known})
+    card_cfg.model_id = model_id
+    files, _ = _list_files(folder, MODEL_IGNORE_PATTERNS)
+    return render_card(results, args, config, card_cfg, files=files)
+
+
+def _commit_message(folder: Path) -> tuple[str, str]:
+    path = folder / "eval_results.json"
+    if not path.is_file():
+        return f"Upload model with kernel-laugh {__version__}", ""
+    res = _read_json(path)
+    arch = _read_json(folder / "config.json").get("architecture", "model")
+    numbers = [f"{name} {res[key]:.3f}" for key, name in (("accuracy", "accuracy"), ("roc_auc", "ROC AUC"))
+               if isinstance(res.get(key), (int, float))]
+    headline = f": {res.get('split', 'test')} " + ", ".join(numbers) if numbers else ""
+    tag = " [SYNTHETIC sample]" if res.get("synthetic") else ""
+    labels = res.get("label_names") or []
+    task = " vs ".join(labels) if len(labels) == 2 else f"{len(labels)}-class"
+    message = f"Upload {arch} {task} classifier{headline}{tag}"
+    description = (f"Trained and evaluated with kernel-laugh {__version__}. Held-out split: {res.get('num_samples')} images; "
+                   f"split method: {res.get('split_method', 'not recorded')}.")
+    return message, description
+
+
+def plan_model_upload(model_dir: str | Path, repo_id: str, *, keep_readme: bool = False) -> ModelUpload:
+    """Decide what ``push_model`` uploads. Offline, no token needed."""
+    folder = Path(model_dir)
+    check_repo_id(repo_id)
+    for name in ("config.json", "model.safetensors"):
+        if not (folder / name).is_file():
+            raise KernelLaughError(f"{folder}: not a model folder ({name} not found)")
+    files, left_out = _list_files(folder, MODEL_IGNORE_PATTERNS)
+    if not keep_readme and all((folder / name).is_file() for name in CARD_INPUTS):
+        card, rendered = render_folder_card(folder, repo_id), True
+    elif (folder / "README.md").is_file():
+        card, rendered = (folder / "README.md").read_text(), False
+    else:
+        raise KernelLaughError(f"{folder}: no README.md, and no {', '.join(CARD_INPUTS)} to render a model card from")
+    files = sorted(set(files) | {"README.md"})
+    sizes = {p: (len(card.encode()) if p == "README.md" else (folder / p).stat().st_size) for p in files}
+    message, description = _commit_message(folder)
+    upload = ModelUpload(repo_id, folder, files, left_out, card, rendered, message, description, sizes)
+    upload.metadata()  # a README whose YAML does not parse fails here, before anything is uploaded
+    return upload
+
+
+def push_model(model_dir: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
+               create_pr: bool = False, keep_readme: bool = False) -> str:
+    """Create ``repo_id`` if needed and upload the folder in one commit; returns the repo (or PR) URL.
+
+    ``private`` only applies when the repo is created. ``revision``: the branch to commit to (created from main
+    if missing), or the branch a PR targets with ``create_pr``.
+    """
+    from huggingface_hub import CommitOperationAdd
+
+    upload = plan_model_upload(model_dir, repo_id, keep_readme=keep_readme)
+    api = _api(require_token())
+    with _hub_errors(f"uploading {upload.folder} to {repo_id}"):
+        url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        if revision and not revision.startswith("refs/pr/"):  # the Hub refuses to create a branch named like a PR ref
+            api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+        operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(upload.folder / p))
+                      for p in upload.files if p != "README.md"]
+        # The card goes from memory: the folder's own README.md may name a local path instead of the repo.
+        operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=upload.card.encode()))
+        info = api.create_commit(repo_id, operations=operations, commit_message=upload.commit_message,
+                                 commit_description=upload.commit_description, repo_type="model",
+                                 revision=revision, create_pr=create_pr)
+    if getattr(info, "pr_url", None):
+        return info.pr_url
+    return f"{url}/tree/{revision}" if revision else str(url)
+
+
+# ---- dataset -------------------------------------------------------------------------------------------
+
+def dataset_summary(data: Any, cfg: DataConfig) -> dict[str, Any]:
+    """Plain-dict facts about a ``PreparedData`` for the dataset card (features, labels, splits, groups)."""
+    import datasets
+
+    def describe(feature: Any) -> str:
+        if isinstance(feature, datasets.ClassLabel):
+            return f"ClassLabel ({len(feature.names)} classes)"
+        if isinstance(feature, datasets.Image):
+            return "Image"
+        return getattr(feature, "dtype", type(feature).__name__)
+
+    first = next(iter(data.splits.values()))
+    splits = {}
+    for name, split in data.splits.items():
+        counts = {label: 0 for label in data.label_names}
+        for index in split["label"]:
+            counts[data.label_names[index]] += 1
+        row: dict[str, Any] = {"num_rows": len(split), "label_counts": counts}
+        if cfg.group_column and cfg.group_column in split.column_names:
+            row["num_groups"] = len(set(split[cfg.group_column]))
+        splits[name] = row
+    return {"source": cfg.dataset, "synthetic": cfg.dataset == "sample", "label_names": list(data.label_names),
+            "features": {k: describe(v) for k, v in first.features.items()}, "splits": splits,
+            "group_column": cfg.group_column, "split_method": data.description, "skipped": len(data.skipped)}
+
+
+@dataclass
+class DatasetUpload:
+    repo_id: str
+    data: Any  # kernel_laugh.data.PreparedData
+    card: str
+
+    def describe(self) -> str:
+        splits = ", ".join(f"{k} {len(v)}" for k, v in self.data.splits.items())
+        return "\n".join([f"would upload a dataset to https://huggingface.co/datasets/{self.repo_id}: {splits} images, "
+                          f"labels {self.data.label_names}", "dataset card:", self.card])
+
+
+def plan_dataset_upload(cfg: DataConfig, repo_id: str, *, license: str = "apache-2.0",
+                        description: str | None = None) -> DatasetUpload:
+    """Load and split the source exactly as training does, and render its dataset card. Offline for local sources."""
+    from kernel_laugh.card import render_dataset_card
+    from kernel_laugh.data import prepare_data
+
+    check_repo_id(repo_id)
+    data = prepare_data(cfg)
+    card = render_dataset_card(dataset_summary(data, cfg), repo_id, license=license, description=description)
+    _card_yaml(card, "dataset")
+    return DatasetUpload(repo_id, data, card)
+
+
+def push_dataset(cfg: DataConfig, repo_id: str, *, private: bool = False, license: str = "apache-2.0",
+                 description: str | None = None) -> str:
+    """Publish the train / validation / test splits of ``cfg.dataset`` (images embedded in Parquet) with a card.
+
+    The card is committed first and the data second: ``DatasetDict.push_to_hub`` then keeps the card's text and
+    adds its own ``dataset_info`` / ``configs`` metadata to it (the other order would overwrite the card).
+    """
+    check_repo_id(repo_id)
+    token = require_token()  # before loading the data: a Hub source or a big folder takes a while
+    upload = plan_dataset_upload(cfg, repo_id, license=license, description=description)
+    api = _api(token)
+    with _hub_errors(f"uploading the dataset to {repo_id}"):
+        url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        api.upload_file(path_or_fileobj=upload.card.encode(), path_in_repo="README.md", repo_id=repo_id,
+                        repo_type="dataset", commit_message="Add dataset card (kernel-laugh)")
+        upload.data.splits.push_to_hub(repo_id, private=private, token=token,
+                                       commit_message=f"Upload {', '.join(upload.data.splits)} splits (kernel-laugh)")
+    return str(url)
+
+
+# ---- Space ---------------------------------------------------------------------------------------------
+
+@dataclass
+class SpaceUpload:
+    """What ``push_space`` commits: the Space's files, its README with ``models: [model_id]`` in the front matter
+    (so the Hub links Space and model), and the variable that tells ``app.py`` which model to serve."""
+
+    repo_id: str
+    folder: Path
+    model_id: str
+    files: list[str]
+    readme: str
+
+    def describe(self) -> str:
+        return "\n".join([f"would upload {len(self.files)} files to https://huggingface.co/spaces/{self.repo_id} (Gradio "
+                          f"Space) in one commit and set its variable {SPACE_MODEL_VARIABLE}={self.model_id}",
+                          *[f"  {p}" for p in self.files], "README.md front matter:",
+                          *[f"  {line}" for line in _card_yaml(self.readme, "space").splitlines()]])
+
+
+def plan_space_upload(space_dir: str | Path, repo_id: str, model_id: str) -> SpaceUpload:
+    """Check the Space folder and prepare its upload. Offline, no token needed; ``space_dir`` is never modified."""
+    folder = Path(space_dir)
+    check_repo_id(repo_id)
+    check_repo_id(model_id, "--model")  # the Space downloads it: a local path would not exist there
+    for name in ("app.py", "README.md"):
+        if not (folder / name).is_file():
+            raise KernelLaughError(f"{folder}: not a Space folder ({name} not found)")
+    files, _ = _list_files(folder, SPACE_IGNORE_PATTERNS)
+    return SpaceUpload(repo_id, folder, model_id, files, _space_readme((folder / "README.md").read_text(), model_id))
+
+
+def _space_readme(text: str, model_id: str) -> str:
+    """The Space README with ``models: [model_id]`` (other front matter untouched), so the Hub links the two."""
+    from huggingface_hub import SpaceCard
+
+    try:
+        card = SpaceCard(text)
+    except ValueError as err:
+        raise KernelLaughError(f"space README.md: the front matter does not parse: {str(err).splitlines()[0]}") from err
+    if not card.data.get("sdk"):
+        raise KernelLaughError("space README.md: the front matter has no 'sdk' (expected sdk: gradio)")
+    card.data["models"] = [model_id]  # the one model it serves; app.py also falls back to this entry
+    return str(card)
+
+
+def push_space(space_dir: str | Path, repo_id: str, model_id: str, *, private: bool = False) -> str:
+    """Upload ``space_dir`` as a Gradio Space in one commit and point it at ``model_id`` through the
+    ``KERNEL_LAUGH_MODEL`` variable, which ``space/app.py`` reads. Returns the Space URL."""
+    from huggingface_hub import CommitOperationAdd
+
+    upload = plan_space_upload(space_dir, repo_id, model_id)
+    api = _api(require_token())
+    with _hub_errors(f"uploading the Space to {repo_id}"):
+        url = api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(upload.folder / p))
+                      for p in upload.files if p != "README.md"]
+        operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=upload.readme.encode()))
+        api.create_commit(repo_id, operations=operations, repo_type="space",
+                          commit_message=f"Upload the kernel-laugh Space serving {model_id}")
+        # A variable rather than an edit of app.py: the same files serve any model. Setting it restarts the Space.
+        api.add_space_variable(repo_id, SPACE_MODEL_VARIABLE, model_id,
+                               description="Hub id of the model the kernel-laugh Space serves")
+    return str(url)

@@ -1,0 +1,133 @@
+"""Render ``eval/report.md`` from a results dict (as in eval_results.json). Pure: no I/O.
+
+The two tables are the original project's: per class precision / recall / F1 / support with accuracy and
+macro / weighted averages (scikit-learn's ``classification_report`` layout), and the summary of headline
+metrics, here with 95% intervals. Then calibration, the subgroup tables and the figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SYNTHETIC_NOTE = ("> **Synthetic data.** These numbers come from the SYNTHETIC sample that kernel-laugh generates; "
+                  "they show that the pipeline works and say nothing about real brain data or laughter.")
+SUMMARY = (("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
+           ("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"), ("ece", "ECE (lower is better)"))
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _ci(row: dict[str, Any], metric: str) -> str:
+    low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+    return f"{low:.3f}-{high:.3f}" if low is not None and high is not None else "n/a"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(_fmt(v) for v in r) + " |" for r in rows])
+
+
+def per_class_table(results: dict[str, Any]) -> str:
+    rows = [[r["label"], r["precision"], r["recall"], r["f1"], r["support"]] for r in results["per_class"]]
+    n = results["num_samples"]
+    rows.append(["**accuracy**", "", "", results["accuracy"], n])
+    for avg in ("macro", "weighted"):
+        rows.append([f"**{avg} avg**", results[f"precision_{avg}"], results[f"recall_{avg}"], results[f"f1_{avg}"], n])
+    return _table(["class", "precision", "recall", "f1-score", "support"], rows)
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    binary = len(results["label_names"]) == 2
+    qualifier = {"precision": "", "recall": "", "f1": ""}
+    for m in qualifier:
+        qualifier[m] = f" ({results.get('positive_label')})" if binary else " (macro)"
+    qualifier["roc_auc"] = qualifier["pr_auc"] = "" if binary else " (one-vs-rest macro)"
+    rows = [[name + qualifier.get(key, ""), results.get(key), _ci(results, key)] for key, name in SUMMARY]
+    return _table(["metric", "value", "95% interval"], rows)
+
+
+def _decision_line(results: dict[str, Any]) -> str:
+    sel = results.get("threshold_selection")
+    if results.get("decision_threshold") is None or not sel:
+        return "- Decision: the most probable class (argmax)."
+    t = results["decision_threshold"]
+    if "target_recall" in sel or "target_precision" in sel:
+        kind = "recall" if "target_recall" in sel else "precision"
+        fitted_on = sel.get("fitted_on", "validation")
+        same = " **This is the split it was fitted on: its numbers here are optimistic.**" if fitted_on == results["split"] else ""
+        stored = f" Read from the {sel['source']}." if sel.get("source") else ""
+        return (f"- Decision: '{results['positive_label']}' when its probability is at least **{t:.4f}**, chosen on the "
+                f"{fitted_on} split for {kind} >= {sel.get('target_' + kind)} (there: recall "
+                f"{_fmt(sel.get('validation_recall'))}, precision {_fmt(sel.get('validation_precision'))}).{stored}{same} "
+                "Scores are unchanged; ROC AUC, PR AUC and calibration do not depend on the threshold.")
+    return f"- Decision: '{results['positive_label']}' when its probability is at least **{t:.4f}** ({sel.get('source', '')})."
+
+
+def _calibration_section(results: dict[str, Any]) -> str:
+    lines = ["## Calibration", "",
+             f"Expected calibration error (top-label, {results.get('calibration', {}).get('n_bins', 10)} equal bins): "
+             f"**{_fmt(results.get('ece'))}** (95% interval {_ci(results, 'ece')}).", ""]
+    ts = results.get("temperature_scaling")
+    if ts:
+        lines += [f"Temperature scaling fitted on the {ts['fitted_on']} split: T = {ts['temperature']:.3f} "
+                  "(reported here only; the model folder's scores are not changed).", "",
+                  _table(["", "ECE", "negative log-likelihood"], [["before", ts["ece_before"], ts["nll_before"]],
+                                                                  ["after", ts["ece_after"], ts["nll_after"]]]), ""]
+    lines += ["![reliability diagram](calibration.png)", ""]
+    return "\n".join(lines)
+
+
+def _subgroup_section(results: dict[str, Any]) -> str:
+    from kernel_laugh.evaluation import subgroup_plot_name
+
+    parts = ["## Subgroups", ""]
+    for column, rows in results["subgroups"].items():
+        table = _table(["group", "support", "accuracy", "95% interval", "precision", "recall", "F1", "ROC AUC"],
+                       [[r["group"], r["support"], r["accuracy"], _ci(r, "accuracy"), r["precision"], r["recall"], r["f1"],
+                         r["roc_auc"]] for r in rows])
+        parts += [f"### By {column}", "", table, ""]
+        if results.get("ci_method") and any(r.get("accuracy_ci_low") is None for r in rows):
+            parts += ["n/a interval: the subgroup holds a single clip/session, and resampling whole groups cannot "
+                      "measure the spread from one.", ""]
+        parts += [f"![metrics by {column}]({subgroup_plot_name(column)})", ""]
+    return "\n".join(parts)
+
+
+def _explanations_section(results: dict[str, Any]) -> str:
+    info = results["explanations"]
+    lines = ["## What the model looks at (Grad-CAM, last convolutional stage)", ""]
+    if info.get("top_losses"):
+        lines += [f"The {len(info['top_losses']['indices'])} most confidently wrong images (of {info['num_wrong']} wrong), "
+                  "with the regions that drove the wrong decision:", "", "![top losses](top_losses.png)", ""]
+    else:
+        lines += ["No image was classified wrongly.", ""]
+    if info.get("mean_gradcam"):
+        m = info["mean_gradcam"]
+        lines += [f"Mean heat map for '{m['label']}' over the {m['count']} correctly classified '{m['label']}' images "
+                  "(which regions drive the decision):", "", "![mean Grad-CAM](gradcam_mean.png)", ""]
+    return "\n".join(lines)
+
+
+def render_report(results: dict[str, Any]) -> str:
+    """Markdown of the evaluation report; image links are relative to the eval/ folder."""
+    title = f"# Evaluation: {results.get('model') or 'model'} on {results.get('dataset', 'n/a')} [{results['split']}]"
+    head = [title, ""]
+    if results.get("synthetic"):
+        head += [SYNTHETIC_NOTE, ""]
+    head += [f"- Split: `{results['split']}`, {results['num_samples']} images; {results.get('split_method', 'n/a')}.",
+             f"- Intervals: 95% percentile {results['ci_method']}." if results.get("ci_method") else "- Intervals: none computed.",
+             _decision_line(results), ""]
+    body = ["## Per class", "", per_class_table(results), "", "## Summary", "", summary_table(results), "",
+            "![confusion matrix](confusion_matrix.png)", ""]
+    if results.get("roc_curve") or results.get("roc_curves"):
+        body += ["![ROC curve](roc.png) ![precision-recall curve](pr.png)", ""]
+    sections = [_calibration_section(results) if results.get("calibration") else ""]
+    if results.get("subgroups"):
+        sections.append(_subgroup_section(results))
+    if results.get("explanations"):
+        sections.append(_explanations_section(results))
+    return "\n".join(head + body) + "\n" + "\n".join(s for s in sections if s)

@@ -1,0 +1,411 @@
+"""The Space (``kernel_laugh.demo``, ``space/app.py``, ``kernel-laugh demo``), served for real on a local port.
+
+- the image endpoint, called through ``gradio_client``, gives what ``transformers.pipeline`` gives;
+- the video endpoint returns a timeline (and finds the laughter stretch) for a generated clip;
+- 16 simultaneous requests succeed and share forward passes; a bad file among them fails alone;
+- bad input (empty, non-image, decompression-bomb sized, undecodable video) gets a friendly error and the app
+  keeps serving;
+- a headless Chromium uploads an image and sees the label (screenshots in tests/artifacts/);
+- a fresh virtual environment built from ``space/requirements.txt`` imports ``space/app.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+import zlib
+from pathlib import Path
+
+import pytest
+
+gr = pytest.importorskip("gradio", reason="the Space needs the 'space' extra (gradio)")
+from gradio_client import Client, handle_file  # noqa: E402
+
+from kernel_laugh.demo import MAX_PIXELS, DemoApp, build_demo, launch_kwargs, load_upload  # noqa: E402
+from kernel_laugh.errors import KernelLaughError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SPACE = ROOT / "space"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def png_header(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose header claims ``width`` x ``height``: what a decompression bomb looks like before it is
+    decoded. The app must refuse it from the header alone (decoding a real one would take gigabytes)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1)))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def error_text(err: BaseException) -> str:
+    """The message of a failed ``gradio_client`` call. Errors from the image endpoint's validator arrive as an
+    HTTP 400 whose body carries the message (gradio_client 2.x does not copy it into the exception)."""
+    response = getattr(err, "response", None)
+    if response is not None:
+        try:
+            return str(response.json().get("detail", ""))
+        except ValueError:
+            return response.text
+    return str(err)
+
+
+def confidences(label_value: dict) -> dict[str, float]:
+    return {c["label"]: c["confidence"] for c in label_value["confidences"]}
+
+
+@pytest.fixture(scope="module")
+def served(trained_dir, tmp_path_factory):
+    """The app for the sample-trained model, launched in this process on a free port; closed afterwards."""
+    work = tmp_path_factory.mktemp("space")
+    demo = build_demo(DemoApp(trained_dir, workdir=work))
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        yield demo, demo.kernel_laugh_app, url, Client(url, verbose=False)
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def reference(served):
+    """The example images and what ``transformers.pipeline`` says about each."""
+    from transformers import pipeline
+
+    _, app, _, _ = served
+    images = sorted((app.workdir / "examples").glob("synthetic-*.png"))
+    assert len(images) == 4 and {p.stem.rsplit("-", 1)[0] for p in images} == {"synthetic-laughter", "synthetic-non-laughter"}
+    pipe = pipeline("image-classification", model=app.model_ref)
+    return {p: {d["label"]: d["score"] for d in pipe(str(p), top_k=2)} for p in images}
+
+
+# ---- the image endpoint ------------------------------------------------------------------------------------
+
+def tolerance(app) -> float:
+    """fp32 serving reproduces pipeline exactly; the bf16 fast path (on CPUs with native bf16) is held to the
+    agreement bound the package promises for it (probabilities within 0.02)."""
+    import torch
+
+    return 1e-5 if app.predictor.compute_dtype == torch.float32 else 0.02
+
+
+def test_image_endpoint_matches_pipeline(served, reference):
+    _, app, _, client = served
+    for path, expected in reference.items():
+        label, decision = client.predict(handle_file(str(path)), api_name="/classify")
+        got = confidences(label)
+        assert got.keys() == expected.keys()
+        for name, score in expected.items():
+            assert got[name] == pytest.approx(score, abs=tolerance(app)), (path.name, name)
+        assert label["label"] == max(expected, key=expected.get)
+        assert f"Decision: {app.predictor.decide([{'label': k, 'score': v} for k, v in expected.items()])}" in decision
+    overlay = client.predict(handle_file(str(path)), api_name="/explain")  # Grad-CAM, the chained event
+    from PIL import Image
+
+    with Image.open(overlay) as im, Image.open(path) as original:
+        assert im.size == original.size
+
+
+def test_video_endpoint_returns_timeline(served, tmp_path):
+    from kernel_laugh.video import find_segments, write_sample_clip
+
+    _, _, _, client = served
+    clip = write_sample_clip(tmp_path / "clip.mp4", duration=20.0, fps=2.0, laughter=((6.0, 14.0),))
+    plot, segments, files, summary = client.predict(handle_file(str(clip)), 2.0, "laughter", api_name="/timeline")
+    assert Path(plot).is_file()
+    timeline_csv = next(Path(f) for f in files if Path(f).name == "timeline.csv")
+    with timeline_csv.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 40 and list(rows[0]) == ["time", "non-laughter", "laughter"]
+    assert all(abs(float(r["laughter"]) + float(r["non-laughter"]) - 1) < 1e-4 for r in rows)
+    inside = [float(r["laughter"]) for r in rows if 6.0 <= float(r["time"]) < 14.0]
+    outside = [float(r["laughter"]) for r in rows if not 6.0 <= float(r["time"]) < 14.0]
+    assert sum(inside) / len(inside) > sum(outside) / len(outside) + 0.1  # the planted laughter stretch shows
+    # the segments table is find_segments of that timeline (how many there are depends on the model's calibration)
+    expected = find_segments([{k: float(v) for k, v in r.items()} for r in rows], "laughter")
+    assert segments["headers"] == ["start (s)", "end (s)", "duration (s)", "peak", "mean"]
+    assert [row[:2] for row in segments["data"]] == [[pytest.approx(s["start"], abs=1e-3), pytest.approx(s["end"], abs=1e-3)]
+                                                      for s in expected]
+    assert f"{len(expected)} laughter segment(s)" in summary
+    segments_csv = next(Path(f) for f in files if Path(f).name == "segments.csv")
+    assert segments_csv.read_text().count("\n") == len(expected) + 1
+
+
+# ---- load and bad input ------------------------------------------------------------------------------------
+
+def test_sixteen_concurrent_requests_share_batches_and_a_bad_file_fails_alone(served, reference, tmp_path):
+    _, app, _, client = served
+    bad = tmp_path / "notes.png"
+    bad.write_text("these are notes, not a picture")
+    images = list(reference)
+    good = [images[i % len(images)] for i in range(16)]
+    order = good[:8] + [bad] + good[8:]
+    app.batch_sizes.clear()
+    jobs = [client.submit(handle_file(str(p)), api_name="/classify") for p in order]
+    for path, job in zip(order, jobs, strict=True):
+        if path == bad:
+            with pytest.raises(Exception) as info:
+                job.result(timeout=180)
+            assert "not an image file" in error_text(info.value)
+        else:
+            label, _ = job.result(timeout=180)
+            assert confidences(label) == pytest.approx(reference[path], abs=tolerance(app))
+    # the queue merged simultaneous requests into shared forward passes, and never handed the bad file to one
+    assert sum(app.batch_sizes) == 16 and max(app.batch_sizes) > 1, list(app.batch_sizes)
+
+
+def test_bad_inputs_get_friendly_errors_and_the_app_keeps_serving(served, reference, tmp_path):
+    _, _, _, client = served
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    text = tmp_path / "readme.jpg"
+    text.write_text("hello")
+    cases = {
+        "empty": (empty, "empty"),
+        "not an image": (text, "not an image file"),
+        "bomb": (png_header(tmp_path / "bomb.png", 30_000, 30_000), "too large"),  # past PIL's own refusal
+        "huge": (png_header(tmp_path / "huge.png", 10_000, 8_000), "too large"),  # past ours (50 MP), under PIL's
+    }
+    for name, (path, message) in cases.items():
+        with pytest.raises(Exception) as info:
+            client.predict(handle_file(str(path)), api_name="/classify")
+        assert message in error_text(info.value), name
+    with pytest.raises(Exception) as info:  # the Classify button with no image
+        client.predict(None, api_name="/classify")
+    assert "No image yet" in error_text(info.value)
+
+    garbage = tmp_path / "clip.mp4"
+    garbage.write_bytes(os.urandom(4096))
+    with pytest.raises(Exception) as info:
+        client.predict(handle_file(str(garbage)), 1.0, "laughter", api_name="/timeline")
+    assert "clip.mp4" in str(info.value) and "video" in str(info.value)
+
+    # the Batch tab reports unreadable files per row instead of failing the request
+    table, csv_path = client.predict([handle_file(str(text)), handle_file(str(next(iter(reference))))],
+                                     api_name="/classify_files")
+    (bad_row, good_row) = table["data"]
+    assert "not an image file" in bad_row[-1] and good_row[-1] == "" and good_row[1] in ("laughter", "non-laughter")
+    assert Path(csv_path).read_text().count("\n") == 3
+
+    # still serving
+    label, _ = client.predict(handle_file(str(next(iter(reference)))), api_name="/classify")
+    assert label["label"] in ("laughter", "non-laughter")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: None, "No image yet"),
+    (lambda d: (d / "e.png").write_bytes(b"") or d / "e.png", "empty"),
+    (lambda d: (d / "t.png").write_text("x") and d / "t.png", "not an image file"),
+    (lambda d: png_header(d / "b.png", 40_000, 40_000), "too large"),
+    (lambda d: png_header(d / "b.png", 9_000, 9_000), f"limit is {MAX_PIXELS // 1_000_000} megapixels"),
+])
+def test_load_upload_messages(tmp_path, make, message):
+    with pytest.raises(KernelLaughError, match=message):
+        load_upload(make(tmp_path))
+
+
+def test_model_panel_and_synthetic_warning(served):
+    demo, app, _, _ = served
+    assert app.synthetic and app.is_brain
+    config = demo.get_config_file()
+    texts = " ".join(str(c.get("props", {}).get("value", "")) for c in config["components"])
+    assert "SYNTHETIC" in texts and "Kernel Flow" in texts
+    assert "95% CI" in texts and "Held-out test split (90 images)" in texts  # metrics with their intervals
+
+
+def test_decision_uses_the_stored_threshold(tiny_model_dir, tmp_path):
+    """A folder with ``decision_threshold`` decides at it (not at 0.5) and the page says so."""
+    import json
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "decision_threshold": 0.3, "positive_label": "laughter"}))
+    app = DemoApp(folder, workdir=tmp_path / "work")
+    preds = [{"label": "non-laughter", "score": 0.65}, {"label": "laughter", "score": 0.35}]
+    assert app.decision_text(preds).startswith("**Decision: laughter** (P(laughter) = 0.350 ≥ the model's stored threshold 0.300)")
+    from kernel_laugh.demo import model_panel
+
+    assert "P(laughter) ≥ 0.300" in model_panel(folder, app.predictor, app.results)
+    assert "No evaluation results" in model_panel(folder, app.predictor, app.results)
+
+
+def test_face_expression_model_app(tmp_path):
+    """A non-brain model: generic intro, no brain examples, a face-detection switch in the image API."""
+    from PIL import Image
+
+    from kernel_laugh.config import ModelConfig
+    from kernel_laugh.modeling import build_model, save_model
+
+    labels = ["angry", "happy", "neutral"]
+    folder = save_model(build_model(ModelConfig(pretrained=False, image_size=32, crop_pct=1.0), labels).eval(), tmp_path / "m")
+    app = DemoApp(folder, workdir=tmp_path / "work")
+    demo = build_demo(app)
+    assert not app.is_brain and not app.synthetic and app.default_track_label() == "happy"
+    assert not (app.workdir / "examples").exists()  # brain renders would mislead on a face model
+    params = demo.get_api_info()["named_endpoints"]["/classify"]["parameters"]
+    assert [p["component"] for p in params] == ["Image", "Checkbox"]
+    photo = tmp_path / "wall.png"
+    Image.new("RGB", (120, 90), (200, 180, 160)).save(photo)  # no face in it
+    (label,), (text,) = app.classify_batch([str(photo)], [True])
+    assert set(label) == set(labels) and "No face found" in text
+    assert app.explain(str(photo), True).size == (120, 90)
+
+
+# ---- the page in a real browser ----------------------------------------------------------------------------
+
+def _chrome():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("chromium / chromium-driver are not installed (apt-get install chromium chromium-driver; .ci/run does)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (it is in the dev extra)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1500"):
+        options.add_argument(arg)
+    options.binary_location = chromium
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def test_browser_upload_shows_label(served, reference, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _, _, url, _ = served
+    browser = _chrome()
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        browser.get(url)
+        wait = WebDriverWait(browser, 90)
+        file_input = "#image-input input[type=file]"
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, file_input))
+        assert "SYNTHETIC" in browser.find_element(By.CSS_SELECTOR, "#synthetic-warning").text
+
+        # a file that is not an image: the visitor sees why, in words
+        bad = tmp_path / "holiday.png"
+        bad.write_text("not really a picture")
+        browser.find_element(By.CSS_SELECTOR, file_input).send_keys(str(bad))
+        browser.find_element(By.CSS_SELECTOR, "#classify-button").click()
+        wait.until(lambda b: "not an image file" in b.find_element(By.TAG_NAME, "body").text)
+        browser.save_screenshot(str(ARTIFACTS / "space-bad-upload.png"))
+
+        # a real one: the label appears (clear the failed upload first)
+        path, scores = next(iter(reference.items()))
+        expected = max(scores, key=scores.get)
+        browser.refresh()
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, file_input))
+        browser.find_element(By.CSS_SELECTOR, file_input).send_keys(str(path))
+        browser.find_element(By.CSS_SELECTOR, "#classify-button").click()
+        wait.until(lambda b: f"Decision: {expected}" in b.find_element(By.CSS_SELECTOR, "#decision").text)
+        assert browser.find_element(By.CSS_SELECTOR, "#prediction").text.split("\n")[1] == expected
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#gradcam img"))
+        shot = ARTIFACTS / "space-image-tab.png"
+        browser.save_screenshot(str(shot))
+        print(f"screenshot: {shot}")
+        assert shot.stat().st_size > 10_000
+    finally:
+        browser.quit()
+
+
+# ---- entry points ------------------------------------------------------------------------------------------
+
+def test_space_readme_front_matter():
+    from huggingface_hub import metadata_load
+    from packaging.version import Version
+
+    meta = metadata_load(SPACE / "README.md")
+    assert meta["sdk"] == "gradio" and (SPACE / meta["app_file"]).is_file()
+    assert meta["models"] and meta["license"] and meta["title"] and meta["emoji"]
+    assert Version(meta["sdk_version"]) >= Version("6.29") and Version(meta["sdk_version"]).major == Version(gr.__version__).major
+    req = (SPACE / "requirements.txt").read_text()
+    assert "kernel-laugh[" in req and "space" in req  # the Space cannot see src/: requirements bring the package
+
+
+def test_demo_command_serves_the_app(tiny_model_dir):
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "kernel_laugh.cli", "demo", str(tiny_model_dir), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/info", timeout=5) as r:
+                    info = r.read().decode()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    proc.kill()
+                    pytest.fail(f"`kernel-laugh demo` did not start:\n{proc.communicate()[0][-3000:]}")
+                time.sleep(1)
+        for endpoint in ("/classify", "/explain", "/timeline", "/classify_files"):
+            assert f'"{endpoint}"' in info, endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.slow_install
+def test_fresh_venv_from_space_requirements_imports_app(tmp_path, tiny_model_dir):
+    """``pip install -r space/requirements.txt`` alone (its kernel-laugh line pointed at this checkout instead of
+    the Git URL) gives an environment that imports ``space/app.py``, builds the app, and loads no training code.
+
+    Torch comes from local disk on the build machines through ``PIP_CONSTRAINT`` (``.ci/constraints.txt``)."""
+    lines = []
+    for line in (SPACE / "requirements.txt").read_text().splitlines():
+        if line.startswith("kernel-laugh"):
+            extras = line.split("@", 1)[0].strip()[len("kernel-laugh"):]
+            line = f"kernel-laugh{extras} @ {ROOT.as_uri()}"
+        lines.append(line)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("\n".join(lines) + "\n")
+    venv = tmp_path / "venv"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    constraints = ROOT / ".ci" / "constraints.txt"
+    if "PIP_CONSTRAINT" not in env and constraints.is_file():
+        env["PIP_CONSTRAINT"] = str(constraints)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        python = venv / "bin" / "python"
+        install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-compile", "-r", str(requirements)],
+                                 check=False, capture_output=True, text=True, env=env, timeout=900)
+        if install.returncode != 0:
+            pytest.fail(f"pip install -r space/requirements.txt failed:\n{install.stdout[-2000:]}\n{install.stderr[-4000:]}")
+        check = (
+            "import sys; sys.path.insert(0, '.')\n"
+            "import app, gradio, kernel_laugh\n"
+            "assert isinstance(app.demo, gradio.Blocks), type(app.demo)\n"
+            f"assert not kernel_laugh.__file__.startswith({str(ROOT / 'src')!r}), kernel_laugh.__file__\n"
+            "loaded = [m for m in ('kernel_laugh.training', 'kernel_laugh.metrics', 'evaluate') if m in sys.modules]\n"
+            "assert not loaded, loaded\n"
+            "print('ok', gradio.__version__, kernel_laugh.__file__)\n"
+        )
+        run = subprocess.run([str(python), "-c", check], check=False, cwd=SPACE, capture_output=True, text=True, timeout=300,
+                             env={**env, "KERNEL_LAUGH_MODEL": str(tiny_model_dir), "HF_HUB_OFFLINE": "1"})
+        assert run.returncode == 0 and "ok" in run.stdout, run.stdout[-2000:] + run.stderr[-4000:]
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)  # several GB (torch): not left for pytest's kept temp folders
