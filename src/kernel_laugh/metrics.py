@@ -174,54 +174,66 @@ class ClassificationReport(evaluate.Metric):
         return out
 
 
-class RocAuc(evaluate.Metric):
-    """ROC AUC from class probabilities. Binary: AUC of ``positive_label`` plus the curve's points (``None``
-    with one class only); multi-class: one-vs-rest macro average over the classes present, plus their curves."""
+SCORE_INPUTS = "prediction_scores: per-class probabilities; references: class indices"
+SCORE_FEATURES = {"prediction_scores": datasets.Sequence(datasets.Value("float32")), "references": datasets.Value("int64")}
+
+
+class _AreaUnderCurve(evaluate.Metric):
+    """Shared by RocAuc and PrAuc: an area from class probabilities (never hard labels) and its curve(s).
+    Binary: the area of ``positive_label`` plus ``<prefix>_curve`` (``None`` with one class only);
+    multi-class: one-vs-rest macro average over the classes present, plus ``<prefix>_curves``."""
+
+    prefix: str  # "roc" → keys roc_auc, roc_curve, roc_curves
+    summary: str  # MetricInfo.description (a class attribute named `description` would shadow evaluate's property)
+    area: BinaryMetric
+    curve: Callable[..., tuple]
+    curve_keys: tuple[str, str]  # names of the curve function's first two outputs
 
     def _info(self) -> evaluate.MetricInfo:
-        return _info("ROC AUC computed from predicted probabilities (never from hard labels).",
-                     "prediction_scores: per-class probabilities; references: class indices",
-                     {"prediction_scores": datasets.Sequence(datasets.Value("float32")), "references": datasets.Value("int64")})
+        return _info(self.summary, SCORE_INPUTS, SCORE_FEATURES)
+
+    def _curve_extras(self, positive: np.ndarray) -> dict[str, Any]:
+        return {}
 
     def _compute(self, prediction_scores, references, positive_label: int = 1) -> dict[str, Any]:
         scores, y = np.asarray(prediction_scores, dtype=np.float64), np.asarray(references)
-        out: dict[str, Any] = {"roc_auc": ranking_metric(roc_auc, scores, y, positive_label)}
-        if scores.shape[1] == 2 and out["roc_auc"] is not None:
-            fpr, tpr, _ = roc_curve(y == positive_label, scores[:, positive_label])
-            out["roc_curve"] = {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
+        key = f"{self.prefix}_auc"
+        out: dict[str, Any] = {key: ranking_metric(self.area, scores, y, positive_label)}
+        if scores.shape[1] == 2 and out[key] is not None:
+            positive = y == positive_label
+            a, b, _ = self.curve(positive, scores[:, positive_label])
+            out[f"{self.prefix}_curve"] = {self.curve_keys[0]: a.tolist(), self.curve_keys[1]: b.tolist(),
+                                           **self._curve_extras(positive)}
         elif scores.shape[1] > 2:
-            out["roc_curves"] = _per_class_curves(scores, y, roc_curve, roc_auc, ("fpr", "tpr"))
+            out[f"{self.prefix}_curves"] = _per_class_curves(scores, y, self.curve, self.area, self.curve_keys)
         return out
 
 
-class PrAuc(evaluate.Metric):
-    """Area under the precision-recall curve (average precision) from class probabilities: of
-    ``positive_label`` with two classes (plus the curve), one-vs-rest macro average with more."""
+class RocAuc(_AreaUnderCurve):
+    """ROC AUC from class probabilities, with the ROC curve(s) (false / true positive rates)."""
 
-    def _info(self) -> evaluate.MetricInfo:
-        return _info("Precision-recall AUC (average precision) from predicted probabilities.",
-                     "prediction_scores: per-class probabilities; references: class indices",
-                     {"prediction_scores": datasets.Sequence(datasets.Value("float32")), "references": datasets.Value("int64")})
+    prefix, curve_keys = "roc", ("fpr", "tpr")
+    summary = "ROC AUC computed from predicted probabilities (never from hard labels)."
+    area, curve = staticmethod(roc_auc), staticmethod(roc_curve)
 
-    def _compute(self, prediction_scores, references, positive_label: int = 1) -> dict[str, Any]:
-        scores, y = np.asarray(prediction_scores, dtype=np.float64), np.asarray(references)
-        out: dict[str, Any] = {"pr_auc": ranking_metric(average_precision, scores, y, positive_label)}
-        if scores.shape[1] == 2 and out["pr_auc"] is not None:
-            precision, recall, _ = precision_recall_curve(y == positive_label, scores[:, positive_label])
-            out["pr_curve"] = {"precision": precision.tolist(), "recall": recall.tolist(),
-                               "prevalence": float(np.mean(y == positive_label))}
-        elif scores.shape[1] > 2:
-            out["pr_curves"] = _per_class_curves(scores, y, precision_recall_curve, average_precision, ("precision", "recall"))
-        return out
+
+class PrAuc(_AreaUnderCurve):
+    """Area under the precision-recall curve (average precision) from class probabilities, with the curve(s)
+    and, for two classes, the positive class's prevalence (the curve of a chance-level model)."""
+
+    prefix, curve_keys = "pr", ("precision", "recall")
+    summary = "Precision-recall AUC (average precision) from predicted probabilities."
+    area, curve = staticmethod(average_precision), staticmethod(precision_recall_curve)
+
+    def _curve_extras(self, positive: np.ndarray) -> dict[str, Any]:
+        return {"prevalence": float(np.mean(positive))}
 
 
 class CalibrationError(evaluate.Metric):
     """Expected calibration error (top-label, equal-width bins) and the reliability diagram's bins."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return _info("Expected calibration error of the top-label confidence.",
-                     "prediction_scores: per-class probabilities; references: class indices",
-                     {"prediction_scores": datasets.Sequence(datasets.Value("float32")), "references": datasets.Value("int64")})
+        return _info("Expected calibration error of the top-label confidence.", SCORE_INPUTS, SCORE_FEATURES)
 
     def _compute(self, prediction_scores, references, n_bins: int = 10) -> dict[str, Any]:
         result = calibration(np.asarray(prediction_scores, dtype=np.float64), np.asarray(references), n_bins)
