@@ -245,7 +245,7 @@ _RECOMMENDATIONS = [
     "top label alone.",
 ]
 # Settings that do not change the model (paths, logging, checkpoint bookkeeping) stay out of the card's table.
-_SETTINGS_SKIPPED = {"output_dir", "resume", "num_workers", "dataset", "image_column", "label_column",
+_SETTINGS_SKIPPED = {"output_dir", "resume_from_checkpoint", "num_workers", "dataset", "image_column", "label_column",
                      "max_corrupt_fraction", "sample_image_size", "report_to", "checkpoint_steps", "keep_checkpoints"}
 _SUBGROUP_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")
 _PLOT_TITLES = {"confusion_matrix": "Confusion matrix", "roc_curve": "ROC curve", "roc": "ROC curve",
