@@ -29,7 +29,12 @@ def test_train_sample_writes_hub_ready_folder(trained_dir):
     assert res["roc_auc_ci_low"] <= res["roc_auc"] <= res["roc_auc_ci_high"]
     card = (trained_dir / "README.md").read_text()
     assert "SYNTHETIC" in card and "$" not in card.split("```")[0]
-    assert json.loads((trained_dir / "training_args.json").read_text())["ModelConfig"]["pretrained"] is False
+    args = json.loads((trained_dir / "training_args.json").read_text())
+    assert args["ModelConfig"]["pretrained"] is False
+    # "auto" settings are recorded as what ran, so the card and a --config rerun say bf16 / fp32, workers 0 / N.
+    assert args["TrainConfig"]["mixed_precision"] in ("no", "bf16") and isinstance(args["TrainConfig"]["num_workers"], int)
+    assert all(h["train_images_per_second"] > 0 for h in res["history"])
+    assert not (trained_dir / ".cache").exists()  # the decoded-image cache lives only as long as the run
 
 
 def test_pipeline_and_timm_load_the_trained_folder(trained_dir, tmp_path):

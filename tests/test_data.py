@@ -101,3 +101,25 @@ def test_unknown_source_and_missing_columns(tmp_path):
 def test_clean_label():
     assert clean_label("0_non-laughter") == "non-laughter" and clean_label("1_laughter") == "laughter"
     assert clean_label("happy") == "happy" and clean_label("3") == "3"
+
+
+def test_image_cache_feeds_the_loader_the_same_pixels_as_decoding_every_epoch(tmp_path):
+    """--cache-images stores each image after the transform's first (deterministic) resize; the loader must then
+    see exactly the tensors the full transform makes from the original file, augmentation included."""
+    import torch
+
+    from kernel_laugh.data import TorchImageDataset, cache_resized
+    from kernel_laugh.transforms import eval_transform, split_first_resize, train_transform
+
+    folder = write_image_folder(tmp_path / "frames", n=12, size=80)
+    ds = prepare_data(DataConfig(dataset=str(folder))).splits["train"]
+    pcfg = {"input_size": (3, 64, 64), "interpolation": "bicubic", "crop_pct": 0.875, "crop_mode": "center",
+            "mean": (0.5, 0.4, 0.3), "std": (0.2, 0.25, 0.3)}
+    for tf in (eval_transform(pcfg), train_transform(pcfg, "brain")):
+        resize, rest = split_first_resize(tf)
+        cached = cache_resized(ds, resize, tmp_path / "cache" / "train")
+        assert "image" not in cached.column_names and cached.cache_files  # on disk, not in memory
+        direct, fast = TorchImageDataset(ds, tf), TorchImageDataset(cached, rest)
+        for key in [(0, 11), (5, 12), (len(ds) - 1, 13)]:  # (index, augmentation seed), as the EpochSampler yields
+            (x, y), (x_cached, y_cached) = direct[key], fast[key]
+            assert y == y_cached and torch.equal(x, x_cached)

@@ -31,3 +31,24 @@ def test_fp32_path_equals_plain_pipeline(trained_dir):
 def test_bad_precision_is_refused(tiny_model_dir):
     with pytest.raises(KernelLaughError, match="precision"):
         Predictor(tiny_model_dir, precision="fp8")
+
+
+def test_compiled_path_gives_the_same_probabilities_including_a_short_last_batch(tiny_model_dir):
+    """--compile: one compiled shape (the short last batch is padded, not recompiled), same numbers as eager."""
+    images = [r["image"] for r in generate_sample(7, 32, seed=13)]
+    eager = _positive(Predictor(tiny_model_dir, precision="fp32")(images, batch_size=4))
+    compiled = Predictor(tiny_model_dir, precision="fp32", compile=True)
+    assert len(compiled(images, batch_size=4)) == 7
+    assert np.abs(_positive(compiled(images, batch_size=4)) - eager).max() < 1e-4
+
+
+def test_predict_files_matches_predicting_the_decoded_images(trained_dir, tmp_path):
+    """The file path (JPEG draft decoding, arrays held instead of images) answers as the image path does."""
+    records = generate_sample(6, 96, seed=14)
+    paths = []
+    for i, r in enumerate(records):
+        paths.append(tmp_path / f"im{i}.png")
+        r["image"].save(paths[-1])
+    predictor = Predictor(trained_dir, precision="fp32")
+    from_files = [{d["label"]: d["score"] for d in r["predictions"]}["laughter"] for r in predictor.predict_files(paths, batch_size=4)]
+    assert np.allclose(from_files, _positive(predictor([r["image"] for r in records])), atol=1e-6)

@@ -9,12 +9,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import get_type_hints
+from typing import TYPE_CHECKING, get_type_hints
 
 from kernel_laugh import __version__
 from kernel_laugh.config import (PRESETS, CardConfig, DataConfig, HubConfig, LRFindConfig, ModelConfig, TrainConfig,
                                  add_dataclass_arguments, apply_preset, from_namespace, load_config_file)
 from kernel_laugh.errors import KernelLaughError
+
+if TYPE_CHECKING:  # the CLI imports torch and transformers only for the commands that need them
+    from kernel_laugh.inference import Predictor
 
 EXAMPLES = """examples:
   kernel-laugh train --preset sample --output-dir runs/sample      # SYNTHETIC sample, minutes on a CPU
@@ -245,12 +248,10 @@ def _add_hub_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from kernel_laugh.inference import Predictor
-
     _quiet_transformers()
     if getattr(args, "faces", False):
-        return _predict_faces(Predictor(args.model, device=args.device, precision=args.precision), args)
-    results = Predictor(args.model, device=args.device, precision=args.precision).predict_files(args.images)
+        return _predict_faces(_predictor(args), args)
+    results = _predictor(args).predict_files(args.images, batch_size=args.batch_size)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
@@ -311,13 +312,27 @@ def cmd_frames(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_timeline(args: argparse.Namespace) -> int:
+def _add_speed_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="auto: bf16 autocast where the hardware runs it natively (AVX512-BF16/AMX CPUs, bf16 GPUs; "
+                   "probabilities within 0.02 of fp32), else fp32, which matches plain pipeline to ~1e-6")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the model first (tens of seconds once, cached on disk; needs a C++ compiler on "
+                   "CPUs): pays on long jobs, see the README's Performance section")
+
+
+def _predictor(args: argparse.Namespace) -> Predictor:
     from kernel_laugh.inference import Predictor
+
+    return Predictor(args.model, device=args.device, precision=args.precision, compile=args.compile)
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
     from kernel_laugh.video import (default_segment_label, find_segments, predict_timeline, summarise_segments,
                                     write_timeline)
 
     _quiet_transformers()
-    predictor = Predictor(args.model, device=args.device)
+    predictor = _predictor(args)
     label = args.label or default_segment_label(predictor.label_names)
     if label not in predictor.label_names:
         raise KernelLaughError(f"--label {label!r} is not one of the model's labels {predictor.label_names}")
@@ -376,6 +391,7 @@ def _add_video_parsers(sub: argparse._SubParsersAction) -> None:
                    help="width of the running median applied before the thresholds (0 = none) (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=16, help="frames per model call (default: %(default)s)")
     p.add_argument("--device", default=None, help="'cpu', 'cuda', a GPU index... (default: CPU)")
+    _add_speed_arguments(p)
     p.set_defaults(func=cmd_timeline)
 
 
@@ -494,9 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--json", action="store_true", help="print JSON: one object per image with all labels and scores")
     p.add_argument("--device", default=None, help="'cpu', 'cuda', a GPU index... (default: CPU)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="auto: bf16 autocast where the hardware runs it natively (AVX512-BF16/AMX CPUs, bf16 GPUs; "
-                   "probabilities within 0.02 of fp32), else fp32; fp32 reproduces plain pipeline exactly")
+    p.add_argument("--batch-size", type=int, default=32, help="images per model call (default: %(default)s)")
+    _add_speed_arguments(p)
     p.add_argument("--faces", action="store_true", help="face-expression models: find faces (OpenCV Haar cascade) and "
                    "classify each one, with its box x,y,w,h (needs the 'faces' extra)")
     p.set_defaults(func=cmd_predict)

@@ -131,16 +131,23 @@ class TrainConfig:
     )
     early_stopping_patience: int = field(
         default=0, metadata={"help": "Stop after this many epochs without a better --best-metric (0 = never stop early)."})
-    num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    num_workers: int | None = field(
+        default=None, metadata={"help": "DataLoader worker processes per training process (default: the CPUs left "
+                                "after one per process, at most 4; 0 on a 2-CPU machine)."})
+    cache_images: bool = field(
+        default=True, metadata={"help": "Decode and resize every image once before training (a datasets map, cached on "
+                                "disk) instead of decoding the full-size files in every epoch."})
     mixed_precision: str = field(
-        default="no", metadata={"help": "Autocast precision, passed to Accelerate ('bf16' on recent GPUs and CPUs).",
-                                "choices": ["no", "fp16", "bf16"]})
+        default="auto", metadata={"help": "Autocast precision, passed to Accelerate. 'auto' = bf16 where the hardware "
+                                  "runs it natively (GPUs with bf16, CPUs with AVX512-BF16/AMX), else 'no' (fp32).",
+                                  "choices": ["auto", "no", "fp16", "bf16"]})
     gradient_accumulation_steps: int = field(
         default=1, metadata={"help": "Batches whose gradients are summed before each optimiser step (effective batch = "
                              "batch size x processes x this)."})
     max_grad_norm: float = field(default=0.0, metadata={"help": "Clip the gradients' global norm to this (0 = no clipping)."})
     channels_last: bool = field(
-        default=False, metadata={"help": "Channels-last memory format for model and inputs (faster convolutions on GPUs with bf16/fp16)."})
+        default=True, metadata={"help": "Channels-last memory format for model and inputs (oneDNN and cuDNN convolutions "
+                                "are faster in it, most of all in bf16/fp16)."})
     seed: int = field(default=42, metadata={"help": "Seed for weights init, data order and augmentation."})
     checkpoint_steps: int = field(
         default=0, metadata={"help": "Also save the resumable state every this many optimiser steps (0 = only at each epoch end)."})

@@ -8,6 +8,7 @@ carved out with a seeded split that can keep each value of a group column on one
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -373,7 +374,11 @@ class TorchImageDataset(torch.utils.data.Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
         i, seed = key if isinstance(key, tuple) else (key, None)  # (index, augmentation seed) from an EpochSampler
         row = self.ds[int(i)]
-        image, label = to_rgb(row["image"]), int(row["label"])
+        label = int(row["label"])
+        if "pixels" in row:  # cache_resized: raw RGB bytes, no decoding
+            image = Image.frombytes("RGB", (row["width"], row["height"]), row["pixels"])
+        else:
+            image = to_rgb(row["image"])
         if seed is None:
             return self.transform(image), label
         # The random augmentation draws come from this item's own seed, not from the process's RNG: they do not
@@ -381,6 +386,29 @@ class TorchImageDataset(torch.utils.data.Dataset):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return self.transform(image), label
+
+
+def cache_resized(ds: datasets.Dataset, resize: Callable[[Image.Image], Image.Image], cache_file: Path,
+                  desc: str = "decoding and resizing images once") -> datasets.Dataset:
+    """``ds`` with each image decoded, converted to RGB and passed through ``resize`` once, stored as raw RGB
+    bytes (``pixels``, ``width``, ``height``) in an Arrow file on disk. Training then reads a few hundred KB per
+    image instead of decoding a full-size PNG or 4K frame in every epoch, and holds none of it in memory.
+    An existing ``cache_file`` for the same images and resize is reused (e.g. by the other training processes)."""
+
+    def to_pixels(batch: dict[str, list]) -> dict[str, list]:
+        images = [resize(to_rgb(im)) for im in batch["image"]]
+        return {"pixels": [im.tobytes() for im in images], "width": [im.width for im in images],
+                "height": [im.height for im in images]}
+
+    features = datasets.Features({**{k: v for k, v in ds.features.items() if k != "image"},
+                                  "pixels": datasets.Value("binary"), "width": datasets.Value("int32"),
+                                  "height": datasets.Value("int32")})
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    # The fingerprint names the inputs (these images, this resize), so a stale file is never read for other data.
+    fingerprint = hashlib.sha256(f"{ds._fingerprint}|{resize!r}".encode()).hexdigest()[:16]
+    return ds.map(to_pixels, batched=True, batch_size=64, remove_columns=["image"], features=features,
+                  cache_file_name=str(cache_file.with_name(f"{cache_file.stem}-{fingerprint}.arrow")),
+                  new_fingerprint=fingerprint, desc=desc, writer_batch_size=256)
 
 
 def make_loader(ds: datasets.Dataset, transform: Callable, batch_size: int, shuffle: bool, num_workers: int = 0,

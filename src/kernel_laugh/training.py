@@ -8,6 +8,7 @@ best weights → write the Hub-ready folder. ``train_one_epoch`` is the inner lo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -30,13 +31,16 @@ from transformers import get_cosine_schedule_with_warmup
 from kernel_laugh.checkpoints import (pause_if_requested, remove_partial, resolve_checkpoint, restore_best,
                                       save_checkpoint)
 from kernel_laugh.config import CardConfig, DataConfig, ModelConfig, TrainConfig
-from kernel_laugh.data import EpochSampler, PreparedData, block_size, group_values, make_loader, prepare_data
+from kernel_laugh.data import (EpochSampler, PreparedData, block_size, cache_resized, group_values, make_loader,
+                               prepare_data)
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.metrics import compute_metrics
 from kernel_laugh.modeling import build_model, init_from_model, save_model
-from kernel_laugh.transforms import channel_statistics, eval_transform, train_transform
+from kernel_laugh.hardware import loader_workers, native_bf16, training_device
+from kernel_laugh.transforms import channel_statistics, eval_transform, split_first_resize, train_transform
 
 STATE_DIR = "checkpoints"  # resumable training state; hub.py never uploads it
+IMAGE_CACHE_DIR = ".cache/images"  # --cache-images: decoded, resized images of this run; removed when it ends
 TRACKER_DIR = "runs"  # --report-to logs (the Hub's TensorBoard tab reads a runs/ folder)
 
 
@@ -75,6 +79,7 @@ class Progress:
 
 def make_accelerator(cfg: TrainConfig, out: Path) -> Accelerator:
     """The Accelerator for a run; raises a clear error instead of silently running N separate copies."""
+    cfg = resolve_auto(cfg)
     world = get_int_from_env(["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"], 1)
     if cfg.report_to not in ("none", "all") and cfg.report_to not in {str(t) for t in get_available_trackers()}:
         # Accelerate would skip a tracker whose package is missing without a word.
@@ -113,6 +118,7 @@ def build_task_model(cfg: ModelConfig, label_names: list[str]) -> torch.nn.Modul
 
 def setup(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, accelerator: Accelerator) -> Run:
     """Data, model, loaders, loss and optimiser, prepared by Accelerate, and the learning-rate schedule."""
+    train_cfg = resolve_auto(train_cfg)  # API callers may pass the "auto" defaults straight in
     # Same seed on every process: identical initial weights everywhere.
     set_seed(train_cfg.seed)
     data = prepare_data(data_cfg)  # before the model: a bad dataset fails in seconds, not after a download
@@ -124,7 +130,7 @@ def setup(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, 
                                        model.pretrained_cfg)
         model.pretrained_cfg = {**model.pretrained_cfg, "mean": mean, "std": std}
         accelerator.print(f"dataset normalisation (train split, per channel): mean {mean}, std {std}")
-    train_dl, val_dl, test_dl = _loaders(data, model.pretrained_cfg, train_cfg)
+    train_dl, val_dl, test_dl = _loaders(data, model.pretrained_cfg, train_cfg, accelerator)
     loss_fn = torch.nn.CrossEntropyLoss(
         weight=class_weights(data.splits["train"]["label"], len(data.label_names)) if train_cfg.class_balance == "loss" else None,
         label_smoothing=train_cfg.label_smoothing).to(accelerator.device)
@@ -143,16 +149,33 @@ def setup(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     return Run(accelerator, data, model, optimizer, scheduler, loss_fn, train_dl, val_dl, test_dl)
 
 
-def _loaders(data: PreparedData, pcfg: dict[str, Any], cfg: TrainConfig) -> tuple[torch.utils.data.DataLoader, ...]:
+def _loaders(data: PreparedData, pcfg: dict[str, Any], cfg: TrainConfig, accelerator: Accelerator
+             ) -> tuple[torch.utils.data.DataLoader, ...]:
     train = data.splits["train"]
     weights = sample_weights(train["label"], len(data.label_names)) if cfg.class_balance == "sampler" else None
     # The order is a function of (seed, epoch) on every process, so a resumed epoch replays the same batches.
     sampler = EpochSampler(len(train), cfg.seed, weights)
-    train_dl = make_loader(train, train_transform(pcfg, cfg.augmentation), cfg.batch_size, False, cfg.num_workers,
-                           cfg.seed, sampler=sampler)
-    evals = (make_loader(data.splits[s], eval_transform(pcfg), cfg.batch_size, False, cfg.num_workers)
-             for s in ("validation", "test"))
-    return (train_dl, *evals)
+    loaders = []
+    for split in ("train", "validation", "test"):
+        tf = train_transform(pcfg, cfg.augmentation) if split == "train" else eval_transform(pcfg)
+        ds, tf = _cached(data.splits[split], tf, split, cfg, accelerator)
+        loaders.append(make_loader(ds, tf, cfg.batch_size, False, cfg.num_workers, cfg.seed,
+                                   sampler=sampler if split == "train" else None))
+    return tuple(loaders)
+
+
+def _cached(ds, tf, split: str, cfg: TrainConfig, accelerator: Accelerator):
+    """With --cache-images, the split decoded and resized once (the transform's deterministic first step, so the
+    images are exactly those the full transform would see) and the rest of the transform to run per epoch."""
+    parts = split_first_resize(tf) if cfg.cache_images else None
+    if parts is None:
+        return ds, tf
+    resize, rest = parts
+    # The main process writes the file; the others then open it instead of decoding everything again.
+    with accelerator.main_process_first():
+        cached = cache_resized(ds, resize, Path(cfg.output_dir) / IMAGE_CACHE_DIR / split,
+                               desc=f"{split}: decoding and resizing images once")
+    return cached, rest
 
 
 def param_groups(model: torch.nn.Module, lr: float, backbone_scale: float) -> list[dict[str, Any]]:
@@ -274,7 +297,32 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, ca
     Returns the test results (also written to ``OUTPUT_DIR/eval_results.json``).
     """
     out = Path(train_cfg.output_dir)
+    train_cfg = resolve_auto(train_cfg)  # what actually runs is what training_args.json and the card record
     accelerator = make_accelerator(train_cfg, out)
+    try:
+        return _fit(data_cfg, model_cfg, train_cfg, card_cfg, accelerator, out)
+    finally:
+        # No barrier here: end_training() has already closed the process group. The other processes read their
+        # last cached image in the test pass, which ends in a collective (gather_for_metrics) before this.
+        if accelerator.is_main_process:
+            shutil.rmtree(out / IMAGE_CACHE_DIR, ignore_errors=True)
+            with contextlib.suppress(OSError):  # .cache/ itself, unless something else lives there
+                (out / IMAGE_CACHE_DIR).parent.rmdir()
+
+
+def resolve_auto(cfg: TrainConfig) -> TrainConfig:
+    """``--mixed-precision auto`` → bf16 where the training device runs it natively, else no; ``--num-workers``
+    unset → sized to this machine's CPUs and the number of training processes."""
+    processes = get_int_from_env(["LOCAL_WORLD_SIZE", "WORLD_SIZE"], 1)
+    precision = cfg.mixed_precision
+    if precision == "auto":
+        precision = "bf16" if native_bf16(training_device()) else "no"
+    workers = loader_workers(processes) if cfg.num_workers is None else cfg.num_workers
+    return dataclasses.replace(cfg, mixed_precision=precision, num_workers=workers)
+
+
+def _fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, card_cfg: CardConfig | None,
+         accelerator: Accelerator, out: Path) -> dict[str, Any]:
     run = setup(data_cfg, model_cfg, train_cfg, accelerator)
     layout = {"num_processes": accelerator.num_processes, "batches_per_epoch": len(run.train_dl),
               "batch_size": train_cfg.batch_size, "gradient_accumulation_steps": train_cfg.gradient_accumulation_steps}
@@ -295,7 +343,7 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, ca
             raise KernelLaughError(f"interrupted in epoch {epoch + 1}; the state is saved in {out / STATE_DIR}: run the "
                                    "same command with --resume-from-checkpoint latest to continue") from None
         val = _validate(run, epoch)
-        _end_epoch(run, progress, epoch, loss, val, train_cfg, out)
+        _end_epoch(run, progress, epoch, loss, speed, val, train_cfg, out)
         accelerator.log({"train/loss": loss, "train/images_per_second": speed, "lr/head": run.scheduler.get_last_lr()[-1],
                          **{f"validation/{k}": val[k] for k in ("accuracy", "f1", "roc_auc") if val.get(k) is not None}},
                         step=epoch + 1)
@@ -318,10 +366,11 @@ def _validate(run: Run, epoch: int) -> dict[str, Any]:
     return compute_metrics(probs, refs, run.data.label_names, n_boot=0)
 
 
-def _end_epoch(run: Run, progress: Progress, epoch: int, loss: float, val: dict[str, Any], cfg: TrainConfig,
-               out: Path) -> None:
+def _end_epoch(run: Run, progress: Progress, epoch: int, loss: float, speed: float, val: dict[str, Any],
+               cfg: TrainConfig, out: Path) -> None:
     """Record the epoch, keep its weights if they are the best so far, and checkpoint."""
-    progress.history.append({"epoch": epoch + 1, "train_loss": loss, **{k: val[k] for k in ("accuracy", "f1", "roc_auc")}})
+    progress.history.append({"epoch": epoch + 1, "train_loss": loss, "train_images_per_second": speed,
+                             **{k: val[k] for k in ("accuracy", "f1", "roc_auc")}})
     progress.epoch, progress.batches_done, progress.loss_sum, progress.loss_count = epoch + 1, 0, 0.0, 0
     score = val.get(cfg.best_metric)
     if _is_better(score, progress.best_metric):
@@ -398,7 +447,10 @@ def _finish(accelerator, model, test_dl, data: PreparedData, out: Path, progress
     from safetensors.torch import load_file
 
     # Every process loads the main process's saved file, batch-norm statistics included.
-    accelerator.unwrap_model(model).load_state_dict(load_file(str(out / "model.safetensors")))
+    # keep_fp32_wrapper=False drops Accelerate's autocast: the test numbers are those of the saved fp32 weights as
+    # pipeline and timm run them, not of the bf16 autocast used to train and pick the epoch.
+    model = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
+    model.load_state_dict(load_file(str(out / "model.safetensors")))
     probs, refs = predict_probs(model, test_dl, accelerator, desc="test")
     test = data.splits["test"]
     col = data_cfg.group_column

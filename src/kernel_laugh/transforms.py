@@ -26,6 +26,36 @@ def eval_transform(pretrained_cfg: dict[str, Any]) -> Callable[[Image.Image], to
     return timm.data.create_transform(**data_config(pretrained_cfg), is_training=False)
 
 
+def split_eval_transform(tf: Callable) -> tuple[Callable[[Image.Image], Image.Image], list[float], list[float]] | None:
+    """Split timm's eval ``Compose([<PIL geometry>..., (Maybe)ToTensor, Normalize])`` into its PIL steps and the
+    Normalize (mean, std), so that a whole batch is converted and normalised at once (``normalize_batch``), with
+    the same float operations and so the same numbers as per image. None for any other layout."""
+    steps = list(getattr(tf, "transforms", []))
+    names = [type(t).__name__ for t in steps]
+    if len(steps) < 2 or names[-2] not in ("ToTensor", "MaybeToTensor") or not isinstance(steps[-1], T.Normalize):
+        return None
+    mean, std = (torch.as_tensor(v, dtype=torch.float32).tolist() for v in (steps[-1].mean, steps[-1].std))
+    return T.Compose(steps[:-2]), mean, std
+
+
+def split_first_resize(tf: Callable) -> tuple[Callable[[Image.Image], Image.Image], Callable] | None:
+    """``Compose([Resize, *rest])`` → (the Resize, ``Compose(rest)``): the deterministic first step that can be
+    applied once and cached (see data.cache_resized), and what must still run per epoch. None otherwise."""
+    steps = list(getattr(tf, "transforms", []))
+    if not steps or type(steps[0]) is not T.Resize:
+        return None
+    return steps[0], T.Compose(steps[1:])
+
+
+def normalize_batch(arrays: list[np.ndarray], mean: list[float], std: list[float]) -> torch.Tensor:
+    """(H, W, 3) uint8 arrays → (B, 3, H, W) float32 in channels-last memory: ToTensor's ``/ 255`` and
+    Normalize's ``(x - mean) / std``, applied once to the stacked batch (the (B, H, W, 3) stack *is* the
+    channels-last layout, so no copy is needed for channels-last models)."""
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # a view: (B, 3, H, W), strides of NHWC
+    x = x.to(torch.float32).div_(255)
+    return x.sub_(torch.tensor(mean).view(1, 3, 1, 1)).div_(torch.tensor(std).view(1, 3, 1, 1))
+
+
 # Augmentation policies per task. Brain renders are a left-lateral view: a horizontal flip would swap the
 # hemispheres and move blobs to places they never are, so "brain" never flips; "faces" may (faces are roughly
 # symmetric) and also rotates a little, as faces tilt. Both keep most of the frame (blobs sit near the edges).
