@@ -1,12 +1,22 @@
 """Speed of kernel-laugh, reported as ratios measured side by side in one run (never absolute claims).
 
-    python scripts/benchmark.py            # ~5-10 minutes on 2 CPU cores
-    python scripts/benchmark.py --quick    # ~1-2 minutes, smaller counts
-    python scripts/benchmark.py --json runs/benchmark.json
+    python scripts/benchmark.py --json runs/benchmark.json   # about 6-8 minutes on 2 idle CPU cores
+    python scripts/benchmark.py --quick                      # about 3 minutes, smaller counts
+    python scripts/benchmark.py --skip space --skip cold_start
 
 First it records the machine (CPU flags, threads, versions) and a GEMM probe (fp32 and bf16 GFLOP/s of a
-2048² matmul, measured the same way every run), then each comparison. Ratios, not seconds, are what is
-comparable between runs and machines.
+2048² matmul, measured the same way every run), then each section:
+
+- inference: files → labels through ``Predictor.predict_files`` (default, fp32 and ``--compile``) ÷ plain
+  ``pipeline("image-classification")`` on the same 224 px PNGs, model and batch; efficiency = images/s x 3.64
+  GFLOP (ResNet-18 at 224²) ÷ the GEMM probe for the dtype used;
+- preprocessing: decode + resize ÷ forward, per image, for 224 px, 1080p JPEG and 4K-crop-sized PNG inputs;
+- training: ``kernel-laugh train`` images/s in its second epoch ÷ a plain fp32 loop like the original project's
+  (same files, model, image size and batch), and the data loader alone ÷ the training step alone;
+- video, space, cold_start: see ``bench_serving.py``.
+
+Ratios, not seconds, are what compare between runs and machines. Each section records
+``other_processes_busy_cores``: above ~0.2 on a 2-core machine, rerun.
 """
 
 from __future__ import annotations
@@ -15,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,22 +32,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
+from bench_serving import OthersCpu, bench_cold_start, bench_space, bench_video, make_model, median_time, quiet, table_rows
 
 RESNET18_GFLOP_224 = 3.64  # 1.82 GMACs per 224x224 image (timm's published figure), 2 FLOP per MAC
-
-
-def timed(fn: Callable[[], Any], repeat: int = 3, warmup: int = 1) -> float:
-    """Median wall seconds of ``fn()`` over ``repeat`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def machine() -> dict[str, Any]:
@@ -67,16 +64,7 @@ def gemm_gflops(dtype: torch.dtype, n: int = 2048, device: str = "cpu") -> float
         if device == "cuda":
             torch.cuda.synchronize()
 
-    return 2 * n**3 / timed(run, repeat=5) / 1e9
-
-
-def make_model(out: Path, image_size: int = 224) -> Path:
-    from kernel_laugh.config import ModelConfig
-    from kernel_laugh.modeling import build_model, save_model
-
-    model = build_model(ModelConfig(pretrained=False, image_size=image_size, crop_pct=1.0, crop_mode="squash"),
-                        ["non-laughter", "laughter"])
-    return save_model(model.eval(), out)
+    return 2 * n**3 / median_time(run, repeat=5, warmup=1) / 1e9
 
 
 def make_images(out: Path, n: int, size: tuple[int, int], fmt: str = "png") -> list[Path]:
@@ -100,14 +88,14 @@ def bench_inference(model_dir: Path, files: list[Path], batch: int, gemm: dict[s
     from kernel_laugh.inference import Predictor
 
     pipe = pipeline("image-classification", model=str(model_dir))
-    default_ips = len(files) / timed(lambda: pipe([str(f) for f in files], batch_size=batch), repeat=2)
+    default_ips = len(files) / median_time(lambda: pipe([str(f) for f in files], batch_size=batch), repeat=2, warmup=1)
     out: dict[str, Any] = {"batch": batch, "images": len(files), "default_pipeline_img_s": default_ips}
     for name, kwargs in (("auto", {}), ("fp32", {"precision": "fp32"}), ("compiled", {"compile": True})):
         t0 = time.perf_counter()
         predictor = Predictor(model_dir, **kwargs)
         predictor.predict_files(files[:batch], batch_size=batch)  # first call: compiles, oneDNN picks kernels
         ready_s = time.perf_counter() - t0
-        ips = len(files) / timed(lambda: predictor.predict_files(files, batch_size=batch), repeat=2, warmup=0)
+        ips = len(files) / median_time(lambda: predictor.predict_files(files, batch_size=batch), repeat=2, warmup=0)
         dtype = "bf16" if predictor.compute_dtype == torch.bfloat16 else "fp32"
         out[name] = {"dtype": dtype, "img_s": ips, "speedup_over_pipeline": ips / default_ips,
                      "efficiency": ips * RESNET18_GFLOP_224 / gemm[dtype], "load_and_first_batch_s": ready_s}
@@ -120,12 +108,12 @@ def bench_preprocessing(model_dir: Path, tmp: Path, batch: int) -> dict[str, Any
 
     predictor = Predictor(model_dir)
     x = torch.randn(batch, 3, 224, 224)
-    forward_s = timed(lambda: predictor.forward(x), repeat=3) / batch
+    forward_s = median_time(lambda: predictor.forward(x), repeat=3, warmup=1) / batch
     out = {"forward_ms_per_image": forward_s * 1e3}
     for name, size, fmt in (("224px_png", (224, 224), "png"), ("1080p_jpg", (1920, 1080), "jpg"),
                             ("4k_crop_png", (1050, 800), "png")):
         files = make_images(tmp / name, 8, size, fmt)
-        prep_s = timed(lambda: [predictor.prepare_file(f) for f in files], repeat=2) / len(files)
+        prep_s = median_time(lambda: [predictor.prepare_file(f) for f in files], repeat=2, warmup=1) / len(files)
         out[f"preprocessing_share_{name}"] = prep_s / forward_s
     return out
 
@@ -210,39 +198,39 @@ def bench_loader_vs_step(data: Path, batch: int, quick: bool) -> dict[str, Any]:
             run.optimizer.step()
             run.optimizer.zero_grad(set_to_none=True)
 
-        step_ips = len(y) / timed(step, repeat=3 if quick else 6)
+        step_ips = len(y) / median_time(step, repeat=3 if quick else 6, warmup=1)
     return {"loader_img_s": loader_ips, "train_step_img_s": step_ips, "loader_over_step": loader_ips / step_ips}
 
 
 def table(results: dict[str, Any]) -> str:
     inf = results["inference"]
-    rows = []
-    for name in ("auto", "fp32", "compiled"):
-        label = {"auto": "default", "fp32": "fp32", "compiled": "--compile"}[name]
-        rows += [(f"inference ({label}, {inf[name]['dtype']}): package ÷ default pipeline", inf[name]["speedup_over_pipeline"]),
-                 (f"inference ({label}, {inf[name]['dtype']}): efficiency (of GEMM peak)", inf[name]["efficiency"])]
+    rows: list[tuple[str, float]] = []
+    for name, label in (("auto", "default"), ("fp32", "--precision fp32"), ("compiled", "--compile")):
+        rows += [(f"inference, {label} ({inf[name]['dtype']}): package ÷ default pipeline", inf[name]["speedup_over_pipeline"]),
+                 (f"inference, {label} ({inf[name]['dtype']}): efficiency (÷ GEMM probe)", inf[name]["efficiency"])]
     rows += [(f"preprocessing ÷ forward ({k.split('share_')[1]})", v) for k, v in results["preprocessing"].items()
              if k.startswith("preprocessing_share")]
     if "training" in results:
-        rows.append(("training: package ÷ plain fp32 loop", results["training"]["training_speedup"]))
-        rows.append(("training: data loader alone ÷ training step", results["training"]["loader_over_step"]))
+        rows += [("training: package ÷ plain fp32 loop (img/s, epoch 2)", results["training"]["training_speedup"]),
+                 ("training: data loader alone ÷ training step", results["training"]["loader_over_step"])]
+    rows += table_rows(results)
     width = max(len(r[0]) for r in rows)
-    return "\n".join([f"{'ratio'.ljust(width)} | value", "-" * width + "-|------"] +
-                     [f"{name.ljust(width)} | {value:.2f}" for name, value in rows])
+    return "\n".join([f"| {'ratio'.ljust(width)} | value |", f"|{'-' * (width + 2)}|------:|"] +
+                      [f"| {name.ljust(width)} | {value:5.2f} |" for name, value in rows])
+
+
+SECTIONS = ("inference", "preprocessing", "training", "video", "space", "cold_start")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--quick", action="store_true", help="smaller counts, about 3 minutes")
+    parser.add_argument("--batch-size", type=int, default=32, help="inference and training batch (default: %(default)s)")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip", choices=SECTIONS[2:], action="append", default=[], help="leave a section out (repeatable)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
+    quiet()
 
     results: dict[str, Any] = {"machine": machine()}
     results["gemm_gflops"] = {"fp32": gemm_gflops(torch.float32), "bf16": gemm_gflops(torch.bfloat16)}
@@ -251,10 +239,23 @@ def main() -> None:
         tmp = Path(d)
         model_dir = make_model(tmp / "model")
         files = make_images(tmp / "images", 32 if args.quick else 96, (224, 224))
-        results["inference"] = bench_inference(model_dir, files, args.batch_size, results["gemm_gflops"])
-        results["preprocessing"] = bench_preprocessing(model_dir, tmp, args.batch_size)
-        if not args.skip_training:
-            results["training"] = bench_training(tmp, args.quick)
+        runs: dict[str, Callable[[], dict[str, Any]]] = {
+            "inference": lambda: bench_inference(model_dir, files, args.batch_size, results["gemm_gflops"]),
+            "preprocessing": lambda: bench_preprocessing(model_dir, tmp, args.batch_size),
+            "training": lambda: bench_training(tmp, args.quick, args.batch_size),
+            "video": lambda: bench_video(model_dir, tmp / "video", args.quick),
+            "space": lambda: bench_space(model_dir, tmp / "space", args.quick),
+            "cold_start": lambda: bench_cold_start(model_dir, tmp / "cold", repeats=1 if args.quick else 3),
+        }
+        for name in SECTIONS:
+            if name in args.skip:
+                continue
+            t0, others = time.perf_counter(), OthersCpu()
+            results[name] = runs[name]()
+            # Other processes' load skews every number on a small machine: recorded, to judge a run by.
+            results[name].setdefault("other_processes_busy_cores", others.cores())
+            results[name]["bench_s"] = time.perf_counter() - t0
+            print(f"{name}: {results[name]['bench_s']:.0f} s", file=sys.stderr, flush=True)
     print(table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, get_type_hints
 
@@ -263,7 +262,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _predict_faces(predictor, args: argparse.Namespace) -> int:
     """predict --faces: detect faces (Haar cascade), classify each crop; one result per face with its box."""
-    from kernel_laugh.data import load_image_file
+    from kernel_laugh.images import load_image_file
     from kernel_laugh.faces import predict_faces
 
     images = [load_image_file(p) for p in args.images]  # every file checked before any work
@@ -459,7 +458,7 @@ def cmd_evaluate(argv: list[str]) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from kernel_laugh.data import load_image_file
+    from kernel_laugh.images import load_image_file
     from kernel_laugh.explain import gradcam_overlay
     from kernel_laugh.modeling import load_model
 

@@ -126,8 +126,9 @@ class TrainConfig:
     )
     best_metric: str = field(
         default="roc_auc",
-        metadata={"help": "Validation metric that picks the epoch whose weights are kept (and that early stopping watches).",
-                  "choices": ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"]},
+        metadata={"help": "Validation metric that picks the epoch whose weights are kept (and that early stopping watches); "
+                  "'loss' (cross-entropy, lower is better) also rewards calibrated scores.",
+                  "choices": ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "loss"]},
     )
     early_stopping_patience: int = field(
         default=0, metadata={"help": "Stop after this many epochs without a better --best-metric (0 = never stop early)."})
@@ -201,10 +202,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "sample": dict(
         dataset="sample", group_column="session", pretrained=False, image_size=64, crop_pct=1.0, crop_mode="squash",
         epochs=10, batch_size=32, learning_rate=2e-3, backbone_lr_scale=1.0, weight_decay=0.05, warmup_ratio=0.1,
-        # Kept by accuracy, not ROC AUC: on 90 validation images several epochs tie on AUC, and AUC alone kept
-        # early epochs whose scores were badly calibrated (test accuracy 0.78 at AUC 0.97), which thresholds
-        # downstream (decisions, video segments) then inherit.
-        best_metric="accuracy",
+        # Kept by validation loss: on 90 validation images several epochs tie on AUC or accuracy, and either alone
+        # kept early epochs whose scores were badly calibrated (test accuracy 0.78 at AUC 0.97; a timeline
+        # segment 2.5 s late), which thresholds downstream (decisions, video segments) then inherit.
+        best_metric="loss",
     ),
     # The flagship: Kernel Flow brain renders. Whole frame kept (blobs sit near the edges), no flips. Fine-tuning
     # recipe: one head-only epoch, then everything with the backbone at a tenth of the head's rate; labels come from

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from kernel_laugh.data import load_image_file
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.hardware import available_cpus, native_bf16
+from kernel_laugh.images import load_image_file
 from kernel_laugh.transforms import normalize_batch, split_eval_transform, to_rgb
 
 
@@ -84,7 +84,14 @@ class Predictor:
         x = pixel_values.to(self.device, memory_format=torch.channels_last)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
                                                     enabled=self.compute_dtype == torch.bfloat16):
-            logits = self.net(x)
+            try:
+                logits = self.net(x)
+            except Exception as err:  # noqa: BLE001 - compilation errors surface at the first call, from deep inside
+                if not self.compiled:
+                    raise
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise KernelLaughError(f"torch.compile failed ({reason}); on CPUs it needs a C++ compiler (g++). "
+                                       "Run without --compile: the same results, only slower on long jobs") from err
         return logits.float().softmax(-1).cpu()
 
     def predict_arrays(self, arrays: list[np.ndarray], batch_size: int = 32) -> torch.Tensor:

@@ -363,17 +363,20 @@ def _fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, c
 def _validate(run: Run, epoch: int) -> dict[str, Any]:
     sync_buffers(run)
     probs, refs = predict_probs(run.model, run.val_dl, run.accelerator, desc=f"epoch {epoch + 1} validation")
-    return compute_metrics(probs, refs, run.data.label_names, n_boot=0)
+    # Cross-entropy of the true class: rewards confident right answers and punishes confident wrong ones, so an
+    # epoch picked by it has scores that can be thresholded (accuracy or AUC alone can pick a miscalibrated one).
+    loss = float(-np.log(probs[np.arange(len(refs)), refs].clip(1e-12)).mean())
+    return compute_metrics(probs, refs, run.data.label_names, n_boot=0) | {"loss": loss}
 
 
 def _end_epoch(run: Run, progress: Progress, epoch: int, loss: float, speed: float, val: dict[str, Any],
                cfg: TrainConfig, out: Path) -> None:
     """Record the epoch, keep its weights if they are the best so far, and checkpoint."""
     progress.history.append({"epoch": epoch + 1, "train_loss": loss, "train_images_per_second": speed,
-                             **{k: val[k] for k in ("accuracy", "f1", "roc_auc")}})
+                             "val_loss": val["loss"], **{k: val[k] for k in ("accuracy", "f1", "roc_auc")}})
     progress.epoch, progress.batches_done, progress.loss_sum, progress.loss_count = epoch + 1, 0, 0.0, 0
     score = val.get(cfg.best_metric)
-    if _is_better(score, progress.best_metric):
+    if _is_better(score, progress.best_metric, lower=cfg.best_metric in LOWER_IS_BETTER):
         progress.best_metric, progress.best_epoch, progress.stale_epochs = score, epoch + 1, 0
         _save_best(run, out)  # the best weights so far are the folder's weights
     else:
@@ -433,8 +436,11 @@ def _flat_hparams(*cfgs: Any) -> dict[str, Any]:
     return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flat.items()}
 
 
-def _is_better(value: float | None, best: float | None) -> bool:
-    return value is not None and not math.isnan(value) and (best is None or value > best)
+LOWER_IS_BETTER = {"loss", "ece"}
+
+
+def _is_better(value: float | None, best: float | None, lower: bool = False) -> bool:
+    return value is not None and not math.isnan(value) and (best is None or (value < best if lower else value > best))
 
 
 def _fmt(x: float | None) -> str:
