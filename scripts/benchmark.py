@@ -125,7 +125,7 @@ def bench_training(tmp: Path, quick: bool, batch: int = 32) -> dict[str, Any]:
     """Steady-state training images/s (the second epoch: no warm-up, no one-off image cache) of `kernel-laugh
     train` ÷ a plain fp32 loop written like the original project's (torchvision ImageFolder, Resize + ToTensor,
     decode every epoch, NCHW fp32), on the same files, model size, image size and batch size."""
-    data = write_frames(tmp / "train_data", n=64 if quick else 128, size=FRAME_SIZE)
+    data = write_frames(tmp / "train_data", n=96 if quick else 320, size=FRAME_SIZE)
     out = tmp / "train_out"
     args = ["--dataset", str(data), "--no-pretrained", "--image-size", "224", "--epochs", "2", "--batch-size", str(batch),
             "--validation-fraction", "0.1", "--test-fraction", "0.1", "--output-dir", str(out)]
