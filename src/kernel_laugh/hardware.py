@@ -8,8 +8,10 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # imported where used: video decoding asks about CPUs without loading torch
+    import torch
 
 
 @functools.cache
@@ -24,6 +26,8 @@ def cpu_has_native_bf16() -> bool:
 
 def native_bf16(device: torch.device | str) -> bool:
     """Whether bf16 autocast is faster than fp32 on ``device`` ("cpu", "cuda", "cuda:1"...)."""
+    import torch
+
     kind = torch.device(device).type
     if kind == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -32,6 +36,8 @@ def native_bf16(device: torch.device | str) -> bool:
 
 def training_device() -> torch.device:
     """The device Accelerate will train on in this process (a GPU if there is one, else the CPU)."""
+    import torch
+
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
