@@ -36,17 +36,8 @@ class Predictor:
         CUDA GPUs with bf16; fp32 elsewhere), "fp32" (the pipeline's numbers to ~1e-6) or "bf16".
         ``compile``: ``torch.compile`` the network with frozen weights: a one-off compilation (tens of seconds
         on a small CPU, cached on disk afterwards) that pays on long jobs such as folders or hours of video."""
-        from transformers import pipeline
-
         ref = str(model)
-        if Path(ref).exists() and not (Path(ref) / "config.json").is_file():
-            raise KernelLaughError(f"{ref}: not a model folder (no config.json)")
-        if not Path(ref).exists() and (ref.startswith((".", "/", "~")) or ref.count("/") != 1):
-            raise KernelLaughError(f"{ref}: no such model folder (and not a Hub id like user/name)")
-        try:
-            self.pipe = pipeline("image-classification", model=ref, device=device)
-        except OSError as err:  # offline / unknown Hub id / missing files
-            raise KernelLaughError(f"could not load model {ref!r}: {str(err).splitlines()[0]}") from err
+        self.pipe = _load_pipeline(ref, device)
         config = self.pipe.model.config
         self.label_names = [config.id2label[i] for i in range(config.num_labels)]
         self.pretrained_cfg = dict(self.pipe.image_processor.data_config)
@@ -144,6 +135,20 @@ class Predictor:
         the resize would keep."""
         side = max(self.pretrained_cfg["input_size"][-2:])
         return self.prepare(load_image_file(path, min_side=side))
+
+
+def _load_pipeline(ref: str, device: str | int | None) -> Any:
+    """``pipeline("image-classification")`` for a model folder or Hub id, with one-line errors."""
+    from transformers import pipeline
+
+    if Path(ref).exists() and not (Path(ref) / "config.json").is_file():
+        raise KernelLaughError(f"{ref}: not a model folder (no config.json)")
+    if not Path(ref).exists() and (ref.startswith((".", "/", "~")) or ref.count("/") != 1):
+        raise KernelLaughError(f"{ref}: no such model folder (and not a Hub id like user/name)")
+    try:
+        return pipeline("image-classification", model=ref, device=device)
+    except OSError as err:  # offline / unknown Hub id / missing files
+        raise KernelLaughError(f"could not load model {ref!r}: {str(err).splitlines()[0]}") from err
 
 
 def _inference_module(model: torch.nn.Module) -> torch.nn.Module:
