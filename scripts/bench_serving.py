@@ -181,15 +181,16 @@ def child_env(**extra: str) -> dict[str, str]:
             "TRANSFORMERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore", **extra}
 
 
-def sample_images(out: Path, n: int, size: int = 224) -> list[Path]:
-    """``n`` SYNTHETIC brain renders as ``size``-pixel square PNGs (the model's input size: no resize cost)."""
+def sample_images(out: Path, n: int, size: tuple[int, int] = (224, 224), fmt: str = "png") -> list[Path]:
+    """``n`` SYNTHETIC brain renders upscaled to ``size`` (w, h), as PNG or JPEG files (224 px: the model's input
+    size, no resize cost)."""
     from kernel_laugh.sample import generate_sample
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, rec in enumerate(generate_sample(n, 96, seed=5)):
-        paths.append(out / f"render{i:02d}.png")
-        rec["image"].resize((size, size)).save(paths[-1])
+        paths.append(out / f"render{i:03d}.{fmt}")
+        rec["image"].resize(size).save(paths[-1], **({"quality": 90} if fmt == "jpg" else {}))
     return paths
 
 

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from bench_serving import OthersCpu, bench_cold_start, bench_space, bench_video, make_model, median_time, quiet, table_rows
+from bench_serving import (OthersCpu, bench_cold_start, bench_space, bench_video, make_model, median_time, quiet,
+                           sample_images, table_rows)
 
 RESNET18_GFLOP_224 = 3.64  # 1.82 GMACs per 224x224 image (timm's published figure), 2 FLOP per MAC
 
@@ -71,19 +72,6 @@ def gemm_gflops(dtype: torch.dtype, n: int = 2048, device: str = "cpu", repeat: 
     return 2 * n**3 / best / 1e9
 
 
-def make_images(out: Path, n: int, size: tuple[int, int], fmt: str = "png") -> list[Path]:
-    """``n`` synthetic brain renders of ``size`` (w, h), upscaled from the sample generator."""
-    from kernel_laugh.sample import generate_sample
-
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, rec in enumerate(generate_sample(n, 96, seed=7)):
-        p = out / f"img{i:03d}.{fmt}"
-        rec["image"].resize(size).save(p, quality=90) if fmt == "jpg" else rec["image"].resize(size).save(p)
-        paths.append(p)
-    return paths
-
-
 def bench_inference(model_dir: Path, files: list[Path], batch: int, gemm: dict[str, float]) -> dict[str, Any]:
     """The package's prediction path (files → labels) in its default, fp32 and compiled forms vs plain
     ``pipeline`` on the same files and model. Efficiency: delivered GFLOP/s ÷ the GEMM probe for the dtype."""
@@ -116,7 +104,7 @@ def bench_preprocessing(model_dir: Path, tmp: Path, batch: int) -> dict[str, Any
     out = {"forward_ms_per_image": forward_s * 1e3}
     for name, size, fmt in (("224px_png", (224, 224), "png"), ("1080p_jpg", (1920, 1080), "jpg"),
                             ("4k_crop_png", (1050, 800), "png")):
-        files = make_images(tmp / name, 8, size, fmt)
+        files = sample_images(tmp / name, 8, size, fmt)
         prep_s = median_time(lambda: [predictor.prepare_file(f) for f in files], repeat=2, warmup=1) / len(files)
         out[f"preprocessing_share_{name}"] = prep_s / forward_s
     return out
@@ -242,7 +230,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         model_dir = make_model(tmp / "model")
-        files = make_images(tmp / "images", 32 if args.quick else 96, (224, 224))
+        files = sample_images(tmp / "images", 32 if args.quick else 96, (224, 224))
         runs: dict[str, Callable[[], dict[str, Any]]] = {
             "inference": lambda: bench_inference(model_dir, files, args.batch_size, results["gemm_gflops"]),
             "preprocessing": lambda: bench_preprocessing(model_dir, tmp, args.batch_size),

@@ -17,7 +17,7 @@ import numpy as np
 
 from kernel_laugh.config import DataConfig, LRFindConfig, ModelConfig, TrainConfig
 from kernel_laugh.errors import KernelLaughError
-from kernel_laugh.training import Run, make_accelerator, resolve_auto, set_backbone_trainable, setup
+from kernel_laugh.training import Run, make_accelerator, set_backbone_trainable, setup
 
 SMOOTHING = 0.98  # exponential moving average of the loss, bias-corrected (as fastai)
 DIVERGED = 4.0  # stop once the smoothed loss is this many times its minimum
@@ -29,8 +29,7 @@ def lr_find(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig
         raise KernelLaughError("lr-find needs 0 < --start-lr < --end-lr and --num-steps >= 5")
     # One batch per optimiser step and no trackers: the test measures the rate itself. No image cache: a range
     # test reads a few batches, less than decoding the whole dataset once would cost.
-    train_cfg = resolve_auto(dataclasses.replace(train_cfg, gradient_accumulation_steps=1, report_to="none",
-                                                 cache_images=False))
+    train_cfg = dataclasses.replace(train_cfg, gradient_accumulation_steps=1, report_to="none", cache_images=False)
     out = Path(train_cfg.output_dir)
     run = setup(data_cfg, model_cfg, train_cfg, make_accelerator(train_cfg, out))
     set_backbone_trainable(run.accelerator.unwrap_model(run.model), trainable=train_cfg.freeze_epochs == 0)

@@ -34,7 +34,7 @@ from kernel_laugh.config import CardConfig, DataConfig, ModelConfig, TrainConfig
 from kernel_laugh.data import (EpochSampler, PreparedData, block_size, cache_resized, group_values, make_loader,
                                prepare_data)
 from kernel_laugh.errors import KernelLaughError
-from kernel_laugh.metrics import compute_metrics
+from kernel_laugh.metrics import compute_metrics, negative_log_likelihood
 from kernel_laugh.modeling import build_model, init_from_model, save_model
 from kernel_laugh.hardware import loader_workers, native_bf16, training_device
 from kernel_laugh.transforms import channel_statistics, eval_transform, split_first_resize, train_transform
@@ -365,7 +365,7 @@ def _validate(run: Run, epoch: int) -> dict[str, Any]:
     probs, refs = predict_probs(run.model, run.val_dl, run.accelerator, desc=f"epoch {epoch + 1} validation")
     # Cross-entropy of the true class: rewards confident right answers and punishes confident wrong ones, so an
     # epoch picked by it has scores that can be thresholded (accuracy or AUC alone can pick a miscalibrated one).
-    loss = float(-np.log(probs[np.arange(len(refs)), refs].clip(1e-12)).mean())
+    loss = negative_log_likelihood(probs, refs)
     return compute_metrics(probs, refs, run.data.label_names, n_boot=0) | {"loss": loss}
 
 

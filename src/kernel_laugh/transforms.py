@@ -102,11 +102,10 @@ def _resize_size(cfg: dict[str, Any]) -> tuple[int, int] | int:
 
 def unnormalized_eval_transform(pretrained_cfg: dict[str, Any]) -> Callable[[Image.Image], torch.Tensor]:
     """The evaluation transform without its final Normalize: (3, H, W) in [0, 1], the pixels the model sees."""
-    tf = eval_transform(pretrained_cfg)
-    steps = [t for t in tf.transforms if not isinstance(t, T.Normalize)]
-    if len(steps) != len(tf.transforms) - 1:
-        raise ValueError("expected exactly one Normalize in the evaluation transform")
-    return T.Compose(steps)
+    split = split_eval_transform(eval_transform(pretrained_cfg))
+    if split is None:
+        raise ValueError("expected the evaluation transform to end in ToTensor and Normalize")
+    return T.Compose([split[0], T.ToTensor()])
 
 
 def channel_statistics(images: Iterable[Image.Image], pretrained_cfg: dict[str, Any],
