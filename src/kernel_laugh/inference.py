@@ -7,7 +7,6 @@ timm ignore them). ``decide`` applies it; the scores themselves are never change
 
 from __future__ import annotations
 
-import copy
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import torch
 from PIL import Image
 
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.fastpath import inference_network
 from kernel_laugh.hardware import available_cpus, native_bf16
 from kernel_laugh.images import load_image_file
 from kernel_laugh.transforms import normalize_batch, split_eval_transform, to_rgb
@@ -26,13 +26,13 @@ class Predictor:
     """``Predictor("runs/sample")`` or ``Predictor("user/model")`` → ``predictor(images)``.
 
     Loaded through ``pipeline`` (so it reads exactly what Hub users read), then run on a faster path with the
-    same preprocessing and weights: batch norm folded into the convolutions, channels-last memory,
-    ``inference_mode``, bf16 autocast where the hardware runs bf16 natively, and images converted and
-    normalised a batch at a time. The model files are never changed."""
+    same preprocessing and weights: batch norm folded into the convolutions, bf16 where the hardware runs it
+    natively (in oneDNN's own layout on CPUs), ``inference_mode``, and images converted and normalised a batch
+    at a time (see ``fastpath``). The model files are never changed."""
 
     def __init__(self, model: str | Path, device: str | int | None = None, precision: str = "auto",
                  compile: bool = False):
-        """``precision``: "auto" (bf16 autocast where the hardware runs it natively: CPUs with AVX512-BF16/AMX,
+        """``precision``: "auto" (bf16 where the hardware runs it natively: CPUs with AVX512-BF16/AMX,
         CUDA GPUs with bf16; fp32 elsewhere), "fp32" (the pipeline's numbers to ~1e-6) or "bf16".
         ``compile``: ``torch.compile`` the network with frozen weights: a one-off compilation (tens of seconds
         on a small CPU, cached on disk afterwards) that pays on long jobs such as folders or hours of video."""
@@ -50,11 +50,8 @@ class Predictor:
         self.geometry, self.mean, self.std = split
         self.device = self.pipe.device
         self.compute_dtype = _compute_dtype(precision, self.device)
-        self.net = _inference_module(self.pipe.model.timm_model)
         self.compiled = compile
-        if compile:
-            # freezing: weights become constants, so Inductor folds batch norm and pre-packs oneDNN weights.
-            self.net = torch.compile(self.net, options={"freezing": True})
+        self.net = inference_network(self.pipe.model.timm_model, self.device, self.compute_dtype, compile=compile)
         # Unknown config.json keys become attributes of the transformers config, for folders and Hub ids alike.
         self.threshold: float | None = getattr(config, "decision_threshold", None)
         self.positive_label: str | None = getattr(config, "positive_label", None)
@@ -72,18 +69,16 @@ class Predictor:
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) → (B, K) class probabilities (fp32)."""
-        x = pixel_values.to(self.device, memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                                    enabled=self.compute_dtype == torch.bfloat16):
+        with torch.inference_mode():
             try:
-                logits = self.net(x)
+                logits = self.net(pixel_values)
             except Exception as err:  # noqa: BLE001 - compilation errors surface at the first call, from deep inside
                 if not self.compiled:
                     raise
                 reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
                 raise KernelLaughError(f"torch.compile failed ({reason}); on CPUs it needs a C++ compiler (g++). "
                                        "Run without --compile: the same results, only slower on long jobs") from err
-        return logits.float().softmax(-1).cpu()
+        return logits.softmax(-1).cpu()
 
     def predict_arrays(self, arrays: list[np.ndarray], batch_size: int = 32) -> torch.Tensor:
         """``prepare``d images → (N, K) probabilities, ``batch_size`` at a time."""
@@ -149,20 +144,6 @@ def _load_pipeline(ref: str, device: str | int | None) -> Any:
         return pipeline("image-classification", model=ref, device=device)
     except OSError as err:  # offline / unknown Hub id / missing files
         raise KernelLaughError(f"could not load model {ref!r}: {str(err).splitlines()[0]}") from err
-
-
-def _inference_module(model: torch.nn.Module) -> torch.nn.Module:
-    """An inference copy of a timm model: each batch norm folded into the convolution before it (one pass over
-    the activations fewer per layer), in channels-last memory, which oneDNN and cuDNN convolutions prefer.
-    A model torch.fx cannot trace is used unfolded (same numbers, a little slower)."""
-    from torch.fx.experimental.optimization import fuse
-
-    model = model.eval()
-    try:
-        net = fuse(model)  # a folded deep copy; the original stays as it was (Grad-CAM hooks into it)
-    except Exception:  # noqa: BLE001 - any tracing failure (data-dependent control flow...) means: do not fold
-        net = copy.deepcopy(model)
-    return net.to(memory_format=torch.channels_last)
 
 
 def _compute_dtype(precision: str, device: torch.device) -> torch.dtype:
