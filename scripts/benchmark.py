@@ -7,11 +7,13 @@
 First it records the machine (CPU flags, threads, versions) and a GEMM probe (fp32 and bf16 GFLOP/s of a
 2048² matmul, measured the same way every run), then each section:
 
-- inference: files → labels through ``Predictor.predict_files`` (default, fp32 and ``--compile``) ÷ plain
+- inference: files → labels through ``Predictor.predict_files`` (default and ``--precision fp32``) ÷ plain
   ``pipeline("image-classification")`` on the same 224 px PNGs, model and batch; efficiency = images/s x 3.64
   GFLOP (ResNet-18 at 224²) ÷ the GEMM probe for the dtype used;
-- preprocessing: decode + resize ÷ forward, per image, for 224 px, 1080p JPEG and 4K-crop-sized PNG inputs;
-- training: ``kernel-laugh train`` images/s in epochs 2-3 ÷ a plain fp32 loop like the original project's
+- forward: the network alone, the package's form ÷ eager channels-last autocast and ÷ ``torch.compile`` with
+  frozen weights (why prediction uses neither); decode + resize ÷ forward, per image, for 224 px, 1080p JPEG
+  and 4K-crop-sized PNG inputs;
+- training: ``kernel-laugh train`` images/s in epochs 2-4 ÷ a plain fp32 loop like the original project's
   (same files, model, image size and batch), and the data loader alone ÷ the training step alone;
 - video, space, cold_start: see ``bench_serving.py``.
 
@@ -22,6 +24,7 @@ Ratios, not seconds, are what compare between runs and machines. Each section re
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -73,7 +76,7 @@ def gemm_gflops(dtype: torch.dtype, n: int = 2048, device: str = "cpu", repeat: 
 
 
 def bench_inference(model_dir: Path, files: list[Path], batch: int, gemm: dict[str, float]) -> dict[str, Any]:
-    """The package's prediction path (files → labels) in its default, fp32 and compiled forms vs plain
+    """The package's prediction path (files → labels) in its default and fp32 forms vs plain
     ``pipeline`` on the same files and model. Efficiency: delivered GFLOP/s ÷ the GEMM probe for the dtype."""
     from transformers import pipeline
 
@@ -82,10 +85,10 @@ def bench_inference(model_dir: Path, files: list[Path], batch: int, gemm: dict[s
     pipe = pipeline("image-classification", model=str(model_dir))
     default_ips = len(files) / median_time(lambda: pipe([str(f) for f in files], batch_size=batch), repeat=2, warmup=1)
     out: dict[str, Any] = {"batch": batch, "images": len(files), "default_pipeline_img_s": default_ips}
-    for name, kwargs in (("auto", {}), ("fp32", {"precision": "fp32"}), ("compiled", {"compile": True})):
+    for name, kwargs in (("auto", {}), ("fp32", {"precision": "fp32"})):
         t0 = time.perf_counter()
         predictor = Predictor(model_dir, **kwargs)
-        predictor.predict_files(files[:batch], batch_size=batch)  # first call: compiles, oneDNN picks kernels
+        predictor.predict_files(files[:batch], batch_size=batch)  # first call: oneDNN creates its kernels
         ready_s = time.perf_counter() - t0
         ips = len(files) / median_time(lambda: predictor.predict_files(files, batch_size=batch), repeat=2, warmup=0)
         dtype = "bf16" if predictor.compute_dtype == torch.bfloat16 else "fp32"
@@ -94,14 +97,36 @@ def bench_inference(model_dir: Path, files: list[Path], batch: int, gemm: dict[s
     return out
 
 
-def bench_preprocessing(model_dir: Path, tmp: Path, batch: int) -> dict[str, Any]:
-    """(decode + resize) time ÷ forward time, per image, for small, 1080p and 4K-crop-sized inputs."""
+def bench_forward(model_dir: Path, tmp: Path, batch: int) -> dict[str, Any]:
+    """The network alone: the package's forward ÷ the forms it could have used instead (same weights, dtype and
+    batch); then (decode + resize) ÷ forward, per image, for small, 1080p and 4K-crop-sized inputs."""
+    from torch.fx.experimental.optimization import fuse
+
+    from kernel_laugh.fastpath import cpu_chunk_size
     from kernel_laugh.inference import Predictor
 
     predictor = Predictor(model_dir)
+    bf16 = predictor.compute_dtype == torch.bfloat16
     x = torch.randn(batch, 3, 224, 224)
-    forward_s = median_time(lambda: predictor.forward(x), repeat=3, warmup=1) / batch
-    out = {"forward_ms_per_image": forward_s * 1e3}
+    forward_s = median_time(lambda: predictor.forward(x), repeat=5, warmup=1) / batch
+    folded = fuse(predictor.pipe.model.timm_model.eval()).to(memory_format=torch.channels_last)
+    # torch.compile with frozen weights: Inductor folds constants and pre-packs oneDNN weights (the compile itself,
+    # ~20 s a shape here, is left out: only steady-state speed counts).
+    compiled = torch.compile(copy.deepcopy(folded), dynamic=False, options={"freezing": True})  # one graph per shape
+    out: dict[str, Any] = {"forward_ms_per_image": forward_s * 1e3}
+    for name, net in (("channels_last_autocast", folded), ("torch_compile", compiled)):
+        def run(chunk: int, net: Callable[[torch.Tensor], torch.Tensor] = net) -> None:
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                for part in x.split(chunk):
+                    net(part.contiguous(memory_format=torch.channels_last))
+
+        try:  # each form at its best: the whole batch at once, or in the package's chunks
+            other_s = min(median_time(lambda c=c: run(c), repeat=5, warmup=2) for c in (batch, cpu_chunk_size())) / batch
+        except Exception as err:  # noqa: BLE001 - torch.compile needs a C++ compiler on CPUs; record why and go on
+            out[f"{name}_error"] = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            continue
+        out[f"{name}_forward_ms_per_image"] = other_s * 1e3
+        out[f"forward_speedup_over_{name}"] = other_s / forward_s
     for name, size, fmt in (("224px_png", (224, 224), "png"), ("1080p_jpg", (1920, 1080), "jpg"),
                             ("4k_crop_png", (1050, 800), "png")):
         files = sample_images(tmp / name, 8, size, fmt)
@@ -111,12 +136,12 @@ def bench_preprocessing(model_dir: Path, tmp: Path, batch: int) -> dict[str, Any
 
 
 def bench_training(tmp: Path, quick: bool, batch: int = 32) -> dict[str, Any]:
-    """Steady-state training images/s (epochs 2-3: no warm-up, no one-off image cache) of `kernel-laugh
+    """Steady-state training images/s (epochs 2-4: no warm-up, no one-off image cache) of `kernel-laugh
     train` ÷ a plain fp32 loop written like the original project's (torchvision ImageFolder, Resize + ToTensor,
     decode every epoch, NCHW fp32), on the same files, model size, image size and batch size."""
     data = write_frames(tmp / "train_data", n=96 if quick else 320, size=FRAME_SIZE)
     out = tmp / "train_out"
-    args = ["--dataset", str(data), "--no-pretrained", "--image-size", "224", "--epochs", "3", "--batch-size", str(batch),
+    args = ["--dataset", str(data), "--no-pretrained", "--image-size", "224", "--epochs", "4", "--batch-size", str(batch),
             "--validation-fraction", "0.1", "--test-fraction", "0.1", "--output-dir", str(out)]
     subprocess.run([sys.executable, "-m", "kernel_laugh.cli", "train", *args], check=True, capture_output=True)
     history = json.loads((out / "eval_results.json").read_text())["history"]
@@ -144,7 +169,7 @@ def write_frames(out: Path, n: int, size: tuple[int, int]) -> Path:
 
 
 def _plain_loop(data: Path, batch: int) -> float:
-    """Images/s (median of epochs 2 and 3) of the original project's style of loop, in a fresh process."""
+    """Images/s (median of epochs 2-4) of the original project's style of loop, in a fresh process."""
     code = f"""
 import time, torch, torchvision
 from torchvision import transforms as T
@@ -153,7 +178,7 @@ n = int(len(ds) * 0.8)
 loader = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, range(n)), batch_size={batch}, shuffle=True)
 model = torchvision.models.resnet18(num_classes=2)
 opt = torch.optim.Adam(model.parameters(), 1e-3)
-for epoch in range(3):
+for epoch in range(4):
     t0 = time.perf_counter()
     for x, y in loader:
         loss = torch.nn.functional.cross_entropy(model(x), y)
@@ -161,7 +186,7 @@ for epoch in range(3):
     print(n / (time.perf_counter() - t0))
 """
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return statistics.median(float(v) for v in done.stdout.split()[1:])  # epochs 2 and 3, as for the package
+    return statistics.median(float(v) for v in done.stdout.split()[1:])  # epochs 2-4, as for the package
 
 
 def bench_loader_vs_step(data: Path, batch: int, quick: bool) -> dict[str, Any]:
@@ -197,13 +222,17 @@ def bench_loader_vs_step(data: Path, batch: int, quick: bool) -> dict[str, Any]:
 def table(results: dict[str, Any]) -> str:
     inf = results["inference"]
     rows: list[tuple[str, float]] = []
-    for name, label in (("auto", "default"), ("fp32", "--precision fp32"), ("compiled", "--compile")):
+    for name, label in (("auto", "default"), ("fp32", "--precision fp32")):
         rows += [(f"inference, {label} ({inf[name]['dtype']}): package ÷ default pipeline", inf[name]["speedup_over_pipeline"]),
                  (f"inference, {label} ({inf[name]['dtype']}): efficiency (÷ GEMM probe)", inf[name]["efficiency"])]
-    rows += [(f"preprocessing ÷ forward ({k.split('share_')[1]})", v) for k, v in results["preprocessing"].items()
+    fwd = results["forward"]
+    rows += [(f"forward: package ÷ {label} (same dtype, at its best)", fwd[f"forward_speedup_over_{key}"])
+             for key, label in (("channels_last_autocast", "eager channels-last autocast"),
+                                ("torch_compile", "torch.compile, frozen weights")) if f"forward_speedup_over_{key}" in fwd]
+    rows += [(f"preprocessing ÷ forward ({k.split('share_')[1]})", v) for k, v in fwd.items()
              if k.startswith("preprocessing_share")]
     if "training" in results:
-        rows += [("training: package ÷ plain fp32 loop (img/s, epochs 2-3)", results["training"]["training_speedup"]),
+        rows += [("training: package ÷ plain fp32 loop (img/s, epochs 2-4)", results["training"]["training_speedup"]),
                  ("training: data loader alone ÷ training step", results["training"]["loader_over_step"])]
     rows += table_rows(results)
     width = max(len(r[0]) for r in rows)
@@ -211,7 +240,7 @@ def table(results: dict[str, Any]) -> str:
                       [f"| {name.ljust(width)} | {value:5.2f} |" for name, value in rows])
 
 
-SECTIONS = ("inference", "preprocessing", "training", "video", "space", "cold_start")
+SECTIONS = ("inference", "forward", "training", "video", "space", "cold_start")
 
 
 def main() -> None:
@@ -233,7 +262,7 @@ def main() -> None:
         files = sample_images(tmp / "images", 32 if args.quick else 96, (224, 224))
         runs: dict[str, Callable[[], dict[str, Any]]] = {
             "inference": lambda: bench_inference(model_dir, files, args.batch_size, results["gemm_gflops"]),
-            "preprocessing": lambda: bench_preprocessing(model_dir, tmp, args.batch_size),
+            "forward": lambda: bench_forward(model_dir, tmp, args.batch_size),
             "training": lambda: bench_training(tmp, args.quick, args.batch_size),
             "video": lambda: bench_video(model_dir, tmp / "video", args.quick),
             "space": lambda: bench_space(model_dir, tmp / "space", args.quick),

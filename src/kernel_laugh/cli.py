@@ -315,15 +315,12 @@ def _add_speed_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="auto: bf16 where the hardware runs it natively (AVX512-BF16/AMX CPUs, bf16 GPUs; "
                    "probabilities within 0.02 of fp32), else fp32, which matches plain pipeline to ~1e-6")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile the model first (tens of seconds once, cached on disk; needs a C++ compiler on "
-                   "CPUs): pays on long jobs, see the README's Performance section")
 
 
 def _predictor(args: argparse.Namespace) -> Predictor:
     from kernel_laugh.inference import Predictor
 
-    return Predictor(args.model, device=args.device, precision=args.precision, compile=args.compile)
+    return Predictor(args.model, device=args.device, precision=args.precision)
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:

@@ -6,7 +6,6 @@
   so activations are never converted between layers: for a ResNet-18 on a 2-core AMX CPU, bf16 forward 1.5x and
   fp32 1.05x eager channels-last (with autocast for bf16), same agreement with fp32 as autocast;
 - on GPUs: channels-last memory (what cuDNN convolutions prefer) and bf16 autocast if asked for;
-- ``compile=True``: ``torch.compile`` with frozen weights (Inductor folds constants and pre-packs weights).
 
 The original module is never changed (Grad-CAM hooks into it). A model the faster forms cannot take (fx cannot
 trace it, an op lacks a oneDNN kernel) runs in the simpler form: same numbers, a little slower."""
@@ -23,17 +22,20 @@ from torch import nn
 Network = Callable[[torch.Tensor], torch.Tensor]
 
 
-def inference_network(model: nn.Module, device: torch.device, dtype: torch.dtype, compile: bool = False) -> Network:
+def inference_network(model: nn.Module, device: torch.device, dtype: torch.dtype) -> Network:
     """The fastest form of ``model`` (a timm network, eval mode) this device runs in ``dtype``; see the module doc."""
     folded = _fold_batch_norm(model).to(device)
-    if compile:
-        # freezing: weights become constants, so Inductor folds them and pre-packs oneDNN weights.
-        return _Autocast(torch.compile(folded.to(memory_format=torch.channels_last), options={"freezing": True}), device, dtype)
     if device.type == "cpu" and torch.backends.mkldnn.is_available():
         onednn = _try_onednn(folded, dtype)
         if onednn is not None:
             return onednn
     return _Autocast(folded.to(memory_format=torch.channels_last), device, dtype)
+
+
+def cpu_chunk_size() -> int:
+    """Images per call into the network on CPUs. 16: on a 2-core AMX Xeon a ResNet-18 ran 1.15-1.2x faster in
+    chunks of 16 than in one batch of 32 (and than chunks of 8, 12, 24 or 64); with many threads, one per thread."""
+    return max(16, torch.get_num_threads())
 
 
 def _fold_batch_norm(model: nn.Module) -> nn.Module:
@@ -69,9 +71,7 @@ class _OneDnn(nn.Module):
         self.net, self.dtype = _swap_modules(net, dtype), dtype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Chunks of 16 images: on a 2-core AMX Xeon a ResNet-18 ran 1.15-1.2x faster than in one batch of 32
-        # (and than chunks of 8, 12, 24 or 64); with many threads, at least one image per thread.
-        return torch.cat([self._forward(chunk) for chunk in x.split(max(16, torch.get_num_threads()))])
+        return torch.cat([self._forward(chunk) for chunk in x.split(cpu_chunk_size())])
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.net(x.cpu().contiguous().to_mkldnn(self.dtype))

@@ -30,12 +30,9 @@ class Predictor:
     natively (in oneDNN's own layout on CPUs), ``inference_mode``, and images converted and normalised a batch
     at a time (see ``fastpath``). The model files are never changed."""
 
-    def __init__(self, model: str | Path, device: str | int | None = None, precision: str = "auto",
-                 compile: bool = False):
+    def __init__(self, model: str | Path, device: str | int | None = None, precision: str = "auto"):
         """``precision``: "auto" (bf16 where the hardware runs it natively: CPUs with AVX512-BF16/AMX,
-        CUDA GPUs with bf16; fp32 elsewhere), "fp32" (the pipeline's numbers to ~1e-6) or "bf16".
-        ``compile``: ``torch.compile`` the network with frozen weights: a one-off compilation (tens of seconds
-        on a small CPU, cached on disk afterwards) that pays on long jobs such as folders or hours of video."""
+        CUDA GPUs with bf16; fp32 elsewhere), "fp32" (the pipeline's numbers to ~1e-6) or "bf16"."""
         ref = str(model)
         self.pipe = _load_pipeline(ref, device)
         config = self.pipe.model.config
@@ -50,8 +47,7 @@ class Predictor:
         self.geometry, self.mean, self.std = split
         self.device = self.pipe.device
         self.compute_dtype = _compute_dtype(precision, self.device)
-        self.compiled = compile
-        self.net = inference_network(self.pipe.model.timm_model, self.device, self.compute_dtype, compile=compile)
+        self.net = inference_network(self.pipe.model.timm_model, self.device, self.compute_dtype)
         # Unknown config.json keys become attributes of the transformers config, for folders and Hub ids alike.
         self.threshold: float | None = getattr(config, "decision_threshold", None)
         self.positive_label: str | None = getattr(config, "positive_label", None)
@@ -70,25 +66,13 @@ class Predictor:
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) → (B, K) class probabilities (fp32)."""
         with torch.inference_mode():
-            try:
-                logits = self.net(pixel_values)
-            except Exception as err:  # noqa: BLE001 - compilation errors surface at the first call, from deep inside
-                if not self.compiled:
-                    raise
-                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise KernelLaughError(f"torch.compile failed ({reason}); on CPUs it needs a C++ compiler (g++). "
-                                       "Run without --compile: the same results, only slower on long jobs") from err
+            logits = self.net(pixel_values)
         return logits.softmax(-1).cpu()
 
     def predict_arrays(self, arrays: list[np.ndarray], batch_size: int = 32) -> torch.Tensor:
         """``prepare``d images → (N, K) probabilities, ``batch_size`` at a time."""
-        out = []
-        for start in range(0, len(arrays), batch_size):
-            chunk = arrays[start:start + batch_size]
-            n = len(chunk)
-            if self.compiled and n < batch_size:  # one shape only: a smaller last batch would recompile
-                chunk = chunk + [chunk[-1]] * (batch_size - n)
-            out.append(self.forward(normalize_batch(chunk, self.mean, self.std))[:n])
+        out = [self.forward(normalize_batch(arrays[i:i + batch_size], self.mean, self.std))
+               for i in range(0, len(arrays), batch_size)]
         return torch.cat(out) if out else torch.empty(0, len(self.label_names))
 
     def __call__(self, images: list[Image.Image], batch_size: int = 32) -> list[list[dict[str, Any]]]:
