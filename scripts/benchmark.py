@@ -10,6 +10,8 @@ First it records the machine (CPU flags, threads, versions) and a GEMM probe (fp
 - inference: files → labels through ``Predictor.predict_files`` (default and ``--precision fp32``) ÷ plain
   ``pipeline("image-classification")`` on the same 224 px PNGs, model and batch; efficiency = images/s x 3.64
   GFLOP (ResNet-18 at 224²) ÷ the GEMM probe for the dtype used;
+- without_bf16: the inference comparison again in child processes with oneDNN, ATen and MKL capped below bf16
+  (``ONEDNN_MAX_CPU_ISA`` AVX512_CORE and AVX2), standing in for CPUs without native bf16;
 - forward: the network alone, the package's form ÷ eager channels-last autocast and ÷ ``torch.compile`` with
   frozen weights (why prediction uses neither); decode + resize ÷ forward, per image, for 224 px, 1080p JPEG
   and 4K-crop-sized PNG inputs;
@@ -75,7 +77,9 @@ def gemm_gflops(dtype: torch.dtype, n: int = 2048, device: str = "cpu", repeat: 
     return 2 * n**3 / best / 1e9
 
 
-def bench_inference(model_dir: Path, files: list[Path], batch: int, gemm: dict[str, float]) -> dict[str, Any]:
+def bench_inference(model_dir: Path, files: list[Path], batch: int, gemm: dict[str, float],
+                    variants: tuple[tuple[str, dict[str, str]], ...] = (("auto", {}), ("fp32", {"precision": "fp32"})),
+                    ) -> dict[str, Any]:
     """The package's prediction path (files → labels) in its default and fp32 forms vs plain
     ``pipeline`` on the same files and model. Efficiency: delivered GFLOP/s ÷ the GEMM probe for the dtype."""
     from transformers import pipeline
@@ -85,7 +89,7 @@ def bench_inference(model_dir: Path, files: list[Path], batch: int, gemm: dict[s
     pipe = pipeline("image-classification", model=str(model_dir))
     default_ips = len(files) / median_time(lambda: pipe([str(f) for f in files], batch_size=batch), repeat=2, warmup=1)
     out: dict[str, Any] = {"batch": batch, "images": len(files), "default_pipeline_img_s": default_ips}
-    for name, kwargs in (("auto", {}), ("fp32", {"precision": "fp32"})):
+    for name, kwargs in variants:
         t0 = time.perf_counter()
         predictor = Predictor(model_dir, **kwargs)
         predictor.predict_files(files[:batch], batch_size=batch)  # first call: oneDNN creates its kernels
@@ -95,6 +99,31 @@ def bench_inference(model_dir: Path, files: list[Path], batch: int, gemm: dict[s
         out[name] = {"dtype": dtype, "img_s": ips, "speedup_over_pipeline": ips / default_ips,
                      "efficiency": ips * RESNET18_GFLOP_224 / gemm[dtype], "load_and_first_batch_s": ready_s}
     return out
+
+
+# oneDNN ISA caps (with ATen's and MKL's matching levels) that stand in for CPUs without native bf16.
+NO_BF16_ISAS = (("AVX512_CORE", "avx512", "AVX512"), ("AVX2", "avx2", "AVX2"))
+
+
+def bench_without_bf16(model_dir: Path, files: list[Path], batch: int) -> dict[str, Any]:
+    """The inference comparison again, in child processes whose oneDNN, ATen and MKL kernels are capped below bf16:
+    AVX512_CORE (AVX-512 without bf16 or AMX, like Skylake / Cascade Lake servers) and AVX2 (most laptops). The
+    package's "auto" precision sees the cap and runs fp32; the GEMM probe is measured under the same cap."""
+    out: dict[str, Any] = {}
+    for isa, aten, mkl in NO_BF16_ISAS:
+        env = {**os.environ, "ONEDNN_MAX_CPU_ISA": isa, "ATEN_CPU_CAPABILITY": aten, "MKL_ENABLE_INSTRUCTIONS": mkl}
+        done = subprocess.run([sys.executable, __file__, "--inference-child", str(model_dir), str(batch), *map(str, files)],
+                              env=env, check=True, capture_output=True, text=True)
+        out[isa] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+def inference_child(model_dir: str, batch: str, *files: str) -> None:
+    """The child of ``bench_without_bf16``: GEMM probe and the default path ÷ ``pipeline``, as JSON on stdout."""
+    quiet()
+    gemm = {"fp32": gemm_gflops(torch.float32, repeat=10)}  # emulated bf16 would take minutes, and is not used
+    result = bench_inference(Path(model_dir), [Path(f) for f in files], int(batch), gemm, variants=(("auto", {}),))
+    print(json.dumps({"gemm_gflops": gemm, "cpu_capability": torch.backends.cpu.get_cpu_capability(), **result}))
 
 
 def bench_forward(model_dir: Path, tmp: Path, batch: int) -> dict[str, Any]:
@@ -225,6 +254,13 @@ def table(results: dict[str, Any]) -> str:
     for name, label in (("auto", "default"), ("fp32", "--precision fp32")):
         rows += [(f"inference, {label} ({inf[name]['dtype']}): package ÷ default pipeline", inf[name]["speedup_over_pipeline"]),
                  (f"inference, {label} ({inf[name]['dtype']}): efficiency (÷ GEMM probe)", inf[name]["efficiency"])]
+    for isa, *_ in NO_BF16_ISAS:
+        if isa in results.get("without_bf16", {}):
+            res = results["without_bf16"][isa]["auto"]
+            rows += [(f"inference, no bf16 (oneDNN ≤ {isa}), default ({res['dtype']}): package ÷ default pipeline",
+                      res["speedup_over_pipeline"]),
+                     (f"inference, no bf16 (oneDNN ≤ {isa}), default ({res['dtype']}): efficiency (÷ GEMM probe)",
+                      res["efficiency"])]
     fwd = results["forward"]
     rows += [(f"forward: package ÷ {label} (same dtype, at its best)", fwd[f"forward_speedup_over_{key}"])
              for key, label in (("channels_last_autocast", "eager channels-last autocast"),
@@ -240,15 +276,18 @@ def table(results: dict[str, Any]) -> str:
                       [f"| {name.ljust(width)} | {value:5.2f} |" for name, value in rows])
 
 
-SECTIONS = ("inference", "forward", "training", "video", "space", "cold_start")
+SECTIONS = ("inference", "without_bf16", "forward", "training", "video", "space", "cold_start")
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--inference-child"]:  # a child of bench_without_bf16
+        inference_child(*sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts, about 3 minutes")
     parser.add_argument("--batch-size", type=int, default=32, help="inference and training batch (default: %(default)s)")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--skip", choices=SECTIONS[2:], action="append", default=[], help="leave a section out (repeatable)")
+    parser.add_argument("--skip", choices=[s for s in SECTIONS if s not in ("inference", "forward")], action="append", default=[], help="leave a section out (repeatable)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     quiet()
@@ -262,6 +301,7 @@ def main() -> None:
         files = sample_images(tmp / "images", 32 if args.quick else 96, (224, 224))
         runs: dict[str, Callable[[], dict[str, Any]]] = {
             "inference": lambda: bench_inference(model_dir, files, args.batch_size, results["gemm_gflops"]),
+            "without_bf16": lambda: bench_without_bf16(model_dir, files, args.batch_size),
             "forward": lambda: bench_forward(model_dir, tmp, args.batch_size),
             "training": lambda: bench_training(tmp, args.quick, args.batch_size),
             "video": lambda: bench_video(model_dir, tmp / "video", args.quick),

@@ -14,9 +14,17 @@ if TYPE_CHECKING:  # imported where used: video decoding asks about CPUs without
     import torch
 
 
+# oneDNN instruction-set caps (ONEDNN_MAX_CPU_ISA) below its native bf16 kernels.
+PRE_BF16_ISAS = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI"}
+
+
 @functools.cache
 def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX: bf16 matmuls and convolutions run natively (elsewhere bf16 is emulated, slower than fp32)."""
+    """AVX512-BF16 or AMX: bf16 matmuls and convolutions run natively (elsewhere bf16 is emulated, slower than fp32).
+    An ONEDNN_MAX_CPU_ISA cap below bf16 counts as no: oneDNN would then emulate it."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or ""
+    if cap.upper() in PRE_BF16_ISAS:
+        return False
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
