@@ -2,10 +2,11 @@
 
 ``inference_network(model, device, dtype)`` returns a callable (B, 3, H, W) float → (B, K) fp32 logits:
 - batch norm folded into the convolution before it (torch.fx ``fuse``): one pass over activations fewer per layer;
-- on CPUs: every convolution in oneDNN's own blocked memory layout ("mkldnn" tensors), weights converted once,
-  so activations are never converted between layers: for a ResNet-18 on a 2-core AMX CPU, bf16 forward 1.5x and
-  fp32 1.05x eager channels-last (with autocast for bf16), same agreement with fp32 as autocast;
-- on GPUs: channels-last memory (what cuDNN convolutions prefer) and bf16 autocast if asked for;
+- on x86 CPUs: every convolution in oneDNN's own blocked memory layout ("mkldnn" tensors), weights converted once,
+  so activations are never converted between layers: for a ResNet-18 on a 2-core AMX CPU the bf16 forward ran
+  1.7-1.9x eager channels-last autocast (scripts/benchmark.py, "forward" rows) and fp32 about 1.05x, with the
+  same agreement with fp32 as autocast;
+- elsewhere (GPUs, other CPUs): channels-last memory (what cuDNN convolutions prefer) and bf16 autocast if asked for.
 
 The original module is never changed (Grad-CAM hooks into it). A model the faster forms cannot take (fx cannot
 trace it, an op lacks a oneDNN kernel) runs in the simpler form: same numbers, a little slower."""
@@ -13,6 +14,7 @@ trace it, an op lacks a oneDNN kernel) runs in the simpler form: same numbers, a
 from __future__ import annotations
 
 import copy
+import platform
 import warnings
 from typing import Callable
 
@@ -25,7 +27,8 @@ Network = Callable[[torch.Tensor], torch.Tensor]
 def inference_network(model: nn.Module, device: torch.device, dtype: torch.dtype) -> Network:
     """The fastest form of ``model`` (a timm network, eval mode) this device runs in ``dtype``; see the module doc."""
     folded = _fold_batch_norm(model).to(device)
-    if device.type == "cpu" and torch.backends.mkldnn.is_available():
+    # x86 only: the only CPUs it was measured on (ARM builds route oneDNN through other libraries).
+    if device.type == "cpu" and torch.backends.mkldnn.is_available() and platform.machine().lower() in ("x86_64", "amd64"):
         onednn = _try_onednn(folded, dtype)
         if onednn is not None:
             return onednn
