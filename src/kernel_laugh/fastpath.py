@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import platform
-import warnings
 from typing import Callable
 
 import torch
@@ -32,7 +31,13 @@ def inference_network(model: nn.Module, device: torch.device, dtype: torch.dtype
         onednn = _try_onednn(folded, dtype)
         if onednn is not None:
             return onednn
-    return _Autocast(folded.to(memory_format=torch.channels_last), device, dtype)
+    return _Autocast(folded, device, dtype)
+
+
+def channels_last_network(model: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Module:
+    """The form used on GPUs and wherever the oneDNN form cannot be: batch norm folded, channels-last memory,
+    bf16 autocast when ``dtype`` is bf16. Its ``net`` is the folded module (what a compiler would take)."""
+    return _Autocast(_fold_batch_norm(model).to(device), device, dtype)
 
 
 def cpu_chunk_size() -> int:
@@ -55,9 +60,9 @@ def _fold_batch_norm(model: nn.Module) -> nn.Module:
 class _Autocast(nn.Module):
     """``net`` on channels-last input, under bf16 autocast when ``dtype`` is bf16 (fp32 otherwise)."""
 
-    def __init__(self, net: Network, device: torch.device, dtype: torch.dtype):
+    def __init__(self, net: nn.Module, device: torch.device, dtype: torch.dtype):
         super().__init__()
-        self.net, self.device, self.dtype = net, device, dtype
+        self.net, self.device, self.dtype = net.to(memory_format=torch.channels_last), device, dtype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, memory_format=torch.channels_last)
@@ -123,12 +128,11 @@ def _swap_modules(module: nn.Module, dtype: torch.dtype) -> nn.Module:
 def _try_onednn(folded: nn.Module, dtype: torch.dtype) -> _OneDnn | None:
     """The oneDNN form of ``folded`` if it runs and agrees with the autocast form on a test batch, else None
     (an op without a mkldnn-tensor kernel fails here, at load time, not in the middle of a job)."""
-    reference = _Autocast(folded.to(memory_format=torch.channels_last), torch.device("cpu"), dtype)
+    reference = _Autocast(folded, torch.device("cpu"), dtype)
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     try:
-        onednn = _OneDnn(copy.deepcopy(folded), dtype)
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        onednn = _OneDnn(copy.deepcopy(folded), dtype)  # a copy: the swap is in place, and the fallback needs folded
+        with torch.inference_mode():
             got, want = onednn(x), reference(x)
     except Exception:  # noqa: BLE001 - any missing kernel or unsupported layer means: use autocast instead
         return None
