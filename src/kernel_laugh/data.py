@@ -7,10 +7,12 @@ carved out with a seeded split that can keep each value of a group column on one
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import hashlib
+import logging
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,11 +20,17 @@ import datasets
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 from kernel_laugh.config import DataConfig
 from kernel_laugh.errors import KernelLaughError
-from kernel_laugh.images import IMAGE_EXTENSIONS, load_image_file  # noqa: F401 - re-exported
-from kernel_laugh.transforms import to_rgb
+from kernel_laugh.readers.folders import describe_left_out, subfolders, walk_files
+from kernel_laugh.readers.images import IMAGE_EXTENSIONS, decode_image, read_image
+from kernel_laugh.readers.tables import Table, read_csv
+
+load_image_file = read_image  # the former name, kept for callers of kernel_laugh.data
+
+logger = logging.getLogger(__name__)
 
 SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
                  "val": "validation", "dev": "validation", "test": "test", "testing": "test"}
@@ -34,8 +42,25 @@ LABEL_COLUMNS = ("label", "labels", "class", "emotion", "target")
 class PreparedData:
     splits: datasets.DatasetDict  # "train", "validation", "test"
     label_names: list[str]
-    description: str  # how the splits were made, for the model card
+    description: str  # how the splits were made (and what the source left out), for the model card
     skipped: list[str]  # files left out as unreadable, for the user to see
+    left_out: dict[str, int] = field(default_factory=dict)  # files of the source not in the data, per reason
+
+
+@dataclass
+class LeftOut:
+    """Files of a source that are not in its dataset: the unreadable ones named, every kind counted by reason."""
+
+    unreadable: list[str] = field(default_factory=list)  # one-line errors, each naming its file
+    counts: Counter = field(default_factory=Counter)  # reason → number of files (or hidden folders)
+
+    def __iadd__(self, other: LeftOut) -> LeftOut:
+        self.unreadable += other.unreadable
+        self.counts.update(other.counts)
+        return self
+
+    def summary(self) -> str:
+        return describe_left_out(dict(self.counts.most_common()))
 
 
 def clean_label(name: str) -> str:
@@ -59,31 +84,54 @@ def _from_sample(cfg: DataConfig) -> datasets.Dataset:
     return ds
 
 
-def _scan_class_folders(root: Path, max_corrupt: float) -> tuple[dict[str, list], list[str], list[str]]:
-    """Collect readable images under ``root/<class>/``; return (columns, class names, skipped files)."""
-    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    files = [(f, i) for i, d in enumerate(class_dirs) for f in sorted(d.rglob("*")) if f.suffix.lower() in IMAGE_EXTENSIONS]
+def _not_image(path: Path) -> str | None:
+    """Why a visible file of a class folder is not data (None: it is an image kernel-laugh reads)."""
+    return None if path.suffix.lower() in IMAGE_EXTENSIONS else f"not an image ({path.suffix.lower() or 'no suffix'})"
+
+
+def _keep_readable(files: list[Path], where: object, max_corrupt: float) -> tuple[list[int], LeftOut]:
+    """Indices of the files the image reader decodes; the others are named, unless more than ``max_corrupt``
+    of them fail (then the run stops before any training)."""
+    good, left = [], LeftOut()
+    for i, f in enumerate(tqdm(files, desc="checking images", unit="image", leave=False, disable=len(files) < 500)):
+        try:
+            read_image(f)
+            good.append(i)
+        except KernelLaughError as err:
+            left.unreadable.append(str(err))
+    if len(left.unreadable) > max_corrupt * len(files):
+        shown = "\n  ".join(left.unreadable[:10])
+        raise KernelLaughError(
+            f"{where}: {len(left.unreadable)} of {len(files)} images are unreadable (more than --max-corrupt-fraction "
+            f"{max_corrupt}); fix or remove them:\n  {shown}"
+        )
+    if left.unreadable:
+        left.counts["unreadable"] = len(left.unreadable)
+    return good, left
+
+
+def _scan_class_folders(root: Path, max_corrupt: float) -> tuple[dict[str, list], list[str], LeftOut]:
+    """Collect readable images under ``root/<class>/`` (through the one folder walker); return (columns, class
+    names, what was left out and why)."""
+    class_dirs = subfolders(root)
+    files: list[tuple[Path, int]] = []
+    left = LeftOut()
+    seen: set[tuple[int, int]] = set()  # shared: a file linked into two class folders is data once
+    for i, d in enumerate(class_dirs):
+        scan = walk_files(d, _not_image, seen)
+        files += [(f, i) for f in scan.kept]
+        left.counts.update(scan.counts())
     if not files:
         raise KernelLaughError(
             f"{root}: no images found (expected one subfolder per class, e.g. 0_non-laughter/ and 1_laughter/, "
             f"holding {', '.join(sorted(IMAGE_EXTENSIONS))} files)"
         )
-    good, skipped = [], []
-    for f, label in files:
-        try:
-            load_image_file(f)
-            good.append((f, label))
-        except KernelLaughError as err:
-            skipped.append(str(err))
-    if len(skipped) > max_corrupt * len(files):
-        shown = "\n  ".join(skipped[:10])
-        raise KernelLaughError(
-            f"{root}: {len(skipped)} of {len(files)} images are unreadable (more than --max-corrupt-fraction "
-            f"{max_corrupt}); fix or remove them:\n  {shown}"
-        )
-    columns = {"image": [str(f) for f, _ in good], "label": [lab for _, lab in good],
-               "file_name": [f.relative_to(root).as_posix() for f, _ in good]}
-    return columns, [clean_label(d.name) for d in class_dirs], skipped
+    good, bad = _keep_readable([f for f, _ in files], root, max_corrupt)
+    left += bad
+    kept = [files[i] for i in good]
+    columns = {"image": [str(f) for f, _ in kept], "label": [lab for _, lab in kept],
+               "file_name": [f.relative_to(root).as_posix() for f, _ in kept]}
+    return columns, [clean_label(d.name) for d in class_dirs], left
 
 
 def _merge_metadata(root: Path, columns: dict[str, list]) -> dict[str, datasets.Value]:
@@ -91,27 +139,28 @@ def _merge_metadata(root: Path, columns: dict[str, list]) -> dict[str, datasets.
     meta = root / "metadata.csv"
     if not meta.is_file():
         return {}
-    with meta.open(newline="") as fh:
-        rows = {r["file_name"]: r for r in csv.DictReader(fh)}
-    names = [k for k in next(iter(rows.values()), {}) if k != "file_name"]
+    table = read_csv(meta, required=("file_name",))
+    key = table.column("file_name")
+    rows = {r[key]: r for r in table.rows}
+    names = [k for k in table.columns if k != key]
     for k in names:
         columns[k] = [rows.get(f, {}).get(k) for f in columns["file_name"]]
     return {k: datasets.Value("string") for k in names}
 
 
-def _from_image_folder(root: Path, cfg: DataConfig) -> tuple[datasets.Dataset, list[str]]:
+def _from_image_folder(root: Path, cfg: DataConfig) -> tuple[datasets.Dataset, LeftOut]:
     columns, names, skipped = _scan_class_folders(root, cfg.max_corrupt_fraction)
     extra = {"file_name": datasets.Value("string")} | _utkface_metadata(columns) | _merge_metadata(root, columns)
     return datasets.Dataset.from_dict(columns, features=_features(names, extra)), skipped
 
 
-def _from_folder(root: Path, cfg: DataConfig) -> tuple[datasets.Dataset | datasets.DatasetDict, list[str]]:
+def _from_folder(root: Path, cfg: DataConfig) -> tuple[datasets.Dataset | datasets.DatasetDict, LeftOut]:
     if (root / "dataset_dict.json").is_file() or (root / "dataset_info.json").is_file():
-        return datasets.load_from_disk(str(root)), []
-    subdirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir()} if root.is_dir() else {}
+        return datasets.load_from_disk(str(root)), LeftOut()
+    subdirs = {d.name.lower(): d for d in subfolders(root)}
     split_dirs = {SPLIT_ALIASES[k]: d for k, d in subdirs.items() if k in SPLIT_ALIASES}
     if split_dirs and "train" in split_dirs:  # root/train/<class>/..., root/test/<class>/...
-        parts, skipped = {}, []
+        parts, skipped = {}, LeftOut()
         for split, d in split_dirs.items():
             parts[split], bad = _from_image_folder(d, cfg)
             skipped += bad
@@ -123,15 +172,29 @@ def _from_folder(root: Path, cfg: DataConfig) -> tuple[datasets.Dataset | datase
     return _from_image_folder(root, cfg)
 
 
-def _from_table(path: Path, cfg: DataConfig) -> datasets.Dataset | datasets.DatasetDict:
-    if path.suffix == ".csv" and "pixels" in _csv_header(path):  # FER2013's layout: images as pixel strings
-        return _from_fer2013_csv(path)
-    ds = datasets.Dataset.from_parquet(str(path)) if path.suffix == ".parquet" else datasets.Dataset.from_csv(str(path))
+def _from_table(path: Path, cfg: DataConfig) -> tuple[datasets.Dataset | datasets.DatasetDict, LeftOut]:
+    """A ``.csv`` (read by the one CSV reader; FER2013's pixel layout included) or ``.parquet`` table. Image
+    paths in it (a string column, ``string`` or ``large_string``) are relative to the table's own folder, so the
+    table works from any working directory; unreadable images are left out and named, as for folders."""
+    if path.suffix == ".csv":
+        table = read_csv(path)
+        if table.column("pixels"):  # FER2013's layout: images as pixel strings
+            return _from_fer2013_csv(table), LeftOut()
+        ds = datasets.Dataset.from_dict({c: [r.get(c, "") for r in table.rows] for c in table.columns},
+                                        features=datasets.Features({c: datasets.Value("string") for c in table.columns}))
+    else:
+        ds = datasets.Dataset.from_parquet(str(path))
     col = cfg.image_column or next((c for c in IMAGE_COLUMNS if c in ds.column_names), None)
-    if col and ds.features[col].dtype == "string":  # file paths, relative to the table
-        ds = ds.map(lambda r: {col: str((path.parent / r[col]).resolve())})
-        ds = ds.cast_column(col, datasets.Image())
-    return ds
+    feature = ds.features.get(col) if col else None
+    if not (isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")):
+        return ds, LeftOut()
+    # Resolved here, in memory (not with a cached map, whose results would keep another directory's paths).
+    base = path.expanduser().resolve().parent
+    files = [base / Path(v).expanduser() for v in ds[col]]
+    good, left = _keep_readable(files, path, cfg.max_corrupt_fraction)
+    ds = ds.select(good).remove_columns(col)
+    ds = ds.add_column(col, [str(files[i]) for i in good]).cast_column(col, datasets.Image())
+    return ds, left
 
 
 def _from_hub(name: str) -> datasets.DatasetDict:
@@ -144,18 +207,18 @@ def _from_hub(name: str) -> datasets.DatasetDict:
         ) from err
 
 
-def load_source(cfg: DataConfig) -> tuple[datasets.Dataset | datasets.DatasetDict, list[str]]:
-    """The raw dataset(s) named by ``cfg.dataset`` and the list of skipped unreadable files."""
+def load_source(cfg: DataConfig) -> tuple[datasets.Dataset | datasets.DatasetDict, LeftOut]:
+    """The raw dataset(s) named by ``cfg.dataset`` and what of the source was left out (and why)."""
     if cfg.dataset == "sample":
-        return _from_sample(cfg), []
+        return _from_sample(cfg), LeftOut()
     path = Path(cfg.dataset).expanduser()
     if path.is_dir():
         return _from_folder(path, cfg)
-    if path.is_file() and path.suffix in (".parquet", ".csv"):
-        return _from_table(path, cfg), []
+    if path.is_file() and path.suffix.lower() in (".parquet", ".csv"):
+        return _from_table(path, cfg)
     if path.exists() or path.suffix or cfg.dataset.startswith((".", "/", "~")):
         raise KernelLaughError(f"{cfg.dataset}: not a folder, .parquet or .csv file (and not a Hub dataset id)")
-    return _from_hub(cfg.dataset), []
+    return _from_hub(cfg.dataset), LeftOut()
 
 
 # ---- face-expression formats: FER2013's CSV, UTKFace file names, dropped classes ---------------------
@@ -167,36 +230,33 @@ UTKFACE_GENDER = ["male", "female"]
 UTKFACE_RACE = ["White", "Black", "Asian", "Indian", "Others"]
 
 
-def _csv_header(path: Path) -> list[str]:
-    with path.open(newline="") as fh:
-        return [c.strip() for c in next(csv.reader(fh), [])]
-
-
-def _from_fer2013_csv(path: Path) -> datasets.DatasetDict:
+def _from_fer2013_csv(table: Table) -> datasets.DatasetDict:
     """FER2013's ``emotion,pixels,Usage`` CSV: each row a square greyscale face (48x48) as space-separated
     grey levels; Usage Training / PublicTest / PrivateTest → train / validation / test (no Usage: all train)."""
     parts: dict[str, dict[str, list]] = {}
-    with path.open(newline="") as fh:
-        for line, row in enumerate(csv.DictReader(fh), start=2):
-            try:
-                grey = np.fromstring(row["pixels"] or "", dtype=np.int32, sep=" ")  # C parser; raises on junk
-                side = int(np.sqrt(len(grey)))
-                if len(grey) == 0 or side * side != len(grey) or grey.min() < 0 or grey.max() > 255:
-                    raise ValueError(f"{len(grey)} pixel values, expected a square image of 0-255 grey levels")
-                emotion = (row.get("emotion") or "").strip()
-                label = int(emotion) if emotion.isdigit() else FER2013_LABELS.index(emotion.lower())
-                if not 0 <= label < len(FER2013_LABELS):
-                    raise ValueError(f"emotion {emotion!r} is not 0-6")
-                usage = (row.get("Usage") or "Training").strip().lower()
-                split = FER2013_USAGE[usage]
-            except KeyError:
-                raise KernelLaughError(f"{path}, line {line}: Usage {row.get('Usage')!r} is not Training, PublicTest "
-                                       "or PrivateTest") from None
-            except ValueError as err:
-                raise KernelLaughError(f"{path}, line {line}: {err}") from None
-            part = parts.setdefault(split, {"image": [], "label": []})
-            part["image"].append(Image.fromarray(grey.reshape(side, side).astype(np.uint8), mode="L"))
-            part["label"].append(label)
+    path = table.path
+    pixels_col, emotion_col, usage_col = (table.column(c) for c in ("pixels", "emotion", "Usage"))
+    for index, row in enumerate(table.rows):
+        line = table.line(index)
+        try:
+            grey = np.fromstring(row[pixels_col] or "", dtype=np.int32, sep=" ")  # C parser; raises on junk
+            side = int(np.sqrt(len(grey)))
+            if len(grey) == 0 or side * side != len(grey) or grey.min() < 0 or grey.max() > 255:
+                raise ValueError(f"{len(grey)} pixel values, expected a square image of 0-255 grey levels")
+            emotion = (row.get(emotion_col or "emotion") or "").strip()
+            label = int(emotion) if emotion.isdigit() else FER2013_LABELS.index(emotion.lower())
+            if not 0 <= label < len(FER2013_LABELS):
+                raise ValueError(f"emotion {emotion!r} is not 0-6")
+            usage = (row.get(usage_col or "Usage") or "Training").strip().lower()
+            split = FER2013_USAGE[usage]
+        except KeyError:
+            raise KernelLaughError(f"{path}, line {line}: Usage {row.get(usage_col or 'Usage')!r} is not Training, PublicTest "
+                                   "or PrivateTest") from None
+        except ValueError as err:
+            raise KernelLaughError(f"{path}, line {line}: {err}") from None
+        part = parts.setdefault(split, {"image": [], "label": []})
+        part["image"].append(Image.fromarray(grey.reshape(side, side).astype(np.uint8), mode="L"))
+        part["label"].append(label)
     if not parts:
         raise KernelLaughError(f"{path}: no rows")
     features = _features(FER2013_LABELS, {})
@@ -298,9 +358,15 @@ def split_indices(labels: np.ndarray, groups: np.ndarray | None, fractions: tupl
     )
 
 
-def prepare_data(cfg: DataConfig) -> PreparedData:
-    """The one entry point: any source → standard train / validation / test splits."""
-    raw, skipped = load_source(cfg)
+def prepare_data(cfg: DataConfig, require_group_column: bool = True) -> PreparedData:
+    """The one entry point: any source → standard train / validation / test splits.
+
+    ``require_group_column=False`` (an evaluation that measures every row, e.g. ``--split all``): a
+    ``cfg.group_column`` the data lacks is ignored instead of stopping the run; ``description`` says so."""
+    raw, left = load_source(cfg)
+    skipped = left.unreadable
+    if left.counts:
+        logger.warning("%s: left out %s", cfg.dataset, left.summary())
     where = cfg.dataset
     if isinstance(raw, datasets.Dataset):
         raw = datasets.DatasetDict({"train": raw})
@@ -316,12 +382,18 @@ def prepare_data(cfg: DataConfig) -> PreparedData:
     if len(present) < 2:
         only = names[int(present[0])] if len(present) else "none"
         raise KernelLaughError(f"{where}: only one class ({only!r}) in the training data; a classifier needs at least two")
+    ungrouped = ""
     if cfg.group_column and block_size(cfg.group_column) is None and cfg.group_column not in raw["train"].column_names:
-        raise KernelLaughError(f"{where}: --group-column {cfg.group_column!r} not among {raw['train'].column_names} "
-                               "(or use block:N to keep runs of N consecutive frames together)")
+        if require_group_column:
+            raise KernelLaughError(f"{where}: --group-column {cfg.group_column!r} not among {raw['train'].column_names} "
+                                   "(or use block:N to keep runs of N consecutive frames together)")
+        ungrouped = f"; no {cfg.group_column!r} column, so not grouped"
+        cfg = dataclasses.replace(cfg, group_column=None)
+    left_note = f"; left out of the source: {left.summary()}" if left.counts else ""
     missing = [s for s in ("validation", "test") if s not in raw]
     if not missing:
-        return PreparedData(raw, names, "splits provided by the dataset", skipped)
+        return PreparedData(raw, names, "splits provided by the dataset" + ungrouped + left_note, skipped,
+                            dict(left.counts))
     train = raw["train"]
     groups = group_values(train, cfg.group_column)
     fracs = (cfg.validation_fraction if "validation" in missing else 0.0, cfg.test_fraction if "test" in missing else 0.0)
@@ -334,8 +406,8 @@ def prepare_data(cfg: DataConfig) -> PreparedData:
         block = block_size(cfg.group_column)
         how = (f"in blocks of {block} consecutive frames (no block on two sides)" if block
                else f"grouped by {cfg.group_column!r} (no group on two sides)")
-    desc = f"{', '.join(missing)} carved from train: seeded split (seed {cfg.split_seed}) {how}"
-    return PreparedData(datasets.DatasetDict(out), names, desc, skipped)
+    desc = f"{', '.join(missing)} carved from train: seeded split (seed {cfg.split_seed}) {how}{ungrouped}{left_note}"
+    return PreparedData(datasets.DatasetDict(out), names, desc, skipped, dict(left.counts))
 
 
 # ---- loaders -------------------------------------------------------------------------------------------
@@ -344,7 +416,7 @@ class TorchImageDataset(torch.utils.data.Dataset):
     """Items are ``(pixel_values (3, H, W), label)``; images are converted to RGB before the transform."""
 
     def __init__(self, ds: datasets.Dataset, transform: Callable[[Image.Image], torch.Tensor]):
-        self.ds, self.transform = ds, transform
+        self.ds, self.transform = undecoded(ds), transform
 
     def __len__(self) -> int:
         return len(self.ds)
@@ -356,7 +428,7 @@ class TorchImageDataset(torch.utils.data.Dataset):
         if "pixels" in row:  # cache_resized: raw RGB bytes, no decoding
             image = Image.frombytes("RGB", (row["width"], row["height"]), row["pixels"])
         else:
-            image = to_rgb(row["image"])
+            image = decode_image(row["image"])  # the package's image reader, as predict and the Space read the file
         if seed is None:
             return self.transform(image), label
         # The random augmentation draws come from this item's own seed, not from the process's RNG: they do not
@@ -374,19 +446,29 @@ def cache_resized(ds: datasets.Dataset, resize: Callable[[Image.Image], Image.Im
     An existing ``cache_file`` for the same images and resize is reused (e.g. by the other training processes)."""
 
     def to_pixels(batch: dict[str, list]) -> dict[str, list]:
-        images = [resize(to_rgb(im)) for im in batch["image"]]
+        images = [resize(decode_image(im)) for im in batch["image"]]
         return {"pixels": [im.tobytes() for im in images], "width": [im.width for im in images],
                 "height": [im.height for im in images]}
 
     features = datasets.Features({**{k: v for k, v in ds.features.items() if k != "image"},
                                   "pixels": datasets.Value("binary"), "width": datasets.Value("int32"),
                                   "height": datasets.Value("int32")})
+    ds = undecoded(ds)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     # The fingerprint names the inputs (these images, this resize), so a stale file is never read for other data.
     fingerprint = hashlib.sha256(f"{ds._fingerprint}|{resize!r}".encode()).hexdigest()[:16]
     return ds.map(to_pixels, batched=True, batch_size=64, remove_columns=["image"], features=features,
                   cache_file_name=str(cache_file.with_name(f"{cache_file.stem}-{fingerprint}.arrow")),
                   new_fingerprint=fingerprint, desc=desc, writer_batch_size=256)
+
+
+def undecoded(ds: datasets.Dataset) -> datasets.Dataset:
+    """``ds`` with its ``image`` column left as stored (``{"path", "bytes"}``), for ``decode_image``: rows are then
+    decoded by the package's one image reader (orientation, modes, formats), not by ``datasets``' own decoder."""
+    feature = ds.features.get("image")
+    if isinstance(feature, datasets.Image) and feature.decode:
+        return ds.cast_column("image", datasets.Image(decode=False))
+    return ds
 
 
 def make_loader(ds: datasets.Dataset, transform: Callable, batch_size: int, shuffle: bool, num_workers: int = 0,

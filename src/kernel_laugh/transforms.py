@@ -15,6 +15,8 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
+from kernel_laugh.readers.images import to_rgb  # noqa: F401 - re-exported: the one mode conversion lives with the reader
+
 
 def data_config(pretrained_cfg: dict[str, Any]) -> dict[str, Any]:
     """input_size, interpolation, mean, std, crop_pct, crop_mode, resolved the way timm does it."""
@@ -130,23 +132,3 @@ def channel_statistics(images: Iterable[Image.Image], pretrained_cfg: dict[str, 
         raise ValueError("no images to compute statistics from")
     std = (m2 / count).sqrt()
     return [round(float(v), 6) for v in mean], [round(float(max(v, 1e-6)), 6) for v in std]
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode → 8-bit RGB: greyscale is repeated, alpha is composited on black (the renders'
-    background), and 16-bit / 32-bit images are rescaled to 0-255 instead of being clipped."""
-    if image.mode == "RGB":
-        return image
-    if image.mode.startswith("I;16"):
-        arr = np.asarray(image, dtype=np.float64) / 257.0  # 65535 → 255
-        return Image.fromarray(arr.round().astype(np.uint8)).convert("RGB")
-    if image.mode in ("I", "F"):  # no fixed range: stretch what is there
-        arr = np.asarray(image, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-        return Image.fromarray(arr.astype(np.uint8)).convert("RGB")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
