@@ -262,10 +262,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _predict_faces(predictor, args: argparse.Namespace) -> int:
     """predict --faces: detect faces (Haar cascade), classify each crop; one result per face with its box."""
-    from kernel_laugh.images import load_image_file
     from kernel_laugh.faces import predict_faces
+    from kernel_laugh.readers.images import read_image
 
-    images = [load_image_file(p) for p in args.images]  # every file checked before any work
+    images = [read_image(p) for p in args.images]  # every file checked before any work
     results = [{"image": str(p), "faces": predict_faces(predictor, im)} for p, im in zip(args.images, images)]
     if args.json:
         print(json.dumps(results, indent=2))
@@ -423,9 +423,9 @@ def parse_evaluate_args(argv: list[str]) -> tuple[str, DataConfig, "EvalConfig"]
     first, _ = p.parse_known_args(argv)
     p.set_defaults(**{"dataset": None} | training_data_defaults(first.model))  # the folder's training data, if known
     ns = p.parse_args(argv)
-    from kernel_laugh.modeling import read_config
+    from kernel_laugh.readers.models import resolve_model_ref
 
-    read_config(ns.model)  # no model folder: say that, before anything about the data
+    resolve_model_ref(ns.model, local_only=True)  # no or a damaged model folder: say that, before anything about the data
     if ns.dataset is None:
         raise KernelLaughError(f"give --dataset: {first.model} has no training_args.json to take the data from")
     return ns.model, from_namespace(DataConfig, ns), from_namespace(EvalConfig, ns)
@@ -455,12 +455,12 @@ def cmd_evaluate(argv: list[str]) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from kernel_laugh.images import load_image_file
     from kernel_laugh.explain import gradcam_overlay
     from kernel_laugh.modeling import load_model
+    from kernel_laugh.readers.images import read_image
 
     model = load_model(args.model)
-    image = load_image_file(args.image)
+    image = read_image(args.image)
     names = list(model.label_names)
     target = None
     if args.target is not None:

@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.inference import Predictor
-from kernel_laugh.transforms import to_rgb
+from kernel_laugh.readers.images import read_image
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,9 +83,9 @@ returns the label and the decision; `/explain`, `/timeline` and `/classify_files
 def load_upload(path: str | Path | None, what: str = "image") -> Image.Image:
     """Open an uploaded file as an RGB image, or raise a ``KernelLaughError`` a visitor can act on.
 
-    The pixel count is checked from the header, before anything is decoded, so a decompression bomb (a small
-    file that expands to gigabytes) is refused without using the memory. EXIF rotation is applied, as
-    ``transformers.pipeline`` does for files, so phone photos are classified upright.
+    Read by ``kernel_laugh.readers.images`` like every other path (EXIF orientation, every mode, HEIF/AVIF). The
+    pixel count is checked from the header, before anything is decoded, so a decompression bomb (a small file
+    that expands to gigabytes) is refused without using the memory.
     """
     if path is None or str(path) == "":
         raise KernelLaughError(f"No {what} yet: upload one, paste one, or take a photo first.")
@@ -95,24 +95,8 @@ def load_upload(path: str | Path | None, what: str = "image") -> Image.Image:
         raise KernelLaughError(f"{name}: the upload did not arrive; please try again.")
     if p.stat().st_size == 0:
         raise KernelLaughError(f"{name}: the file is empty (0 bytes).")
-    try:
-        with Image.open(p) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise KernelLaughError(_too_big(name, im.width, im.height))
-            im.load()  # decode now: a truncated file fails here with a clear message
-            return to_rgb(ImageOps.exif_transpose(im))
-    except Image.DecompressionBombError:  # PIL's own limit, hit in open() before the check above
-        raise KernelLaughError(_too_big(name, None, None)) from None
-    except UnidentifiedImageError:
-        raise KernelLaughError(f"{name}: this is not an image file (PNG, JPEG, WebP, BMP, GIF or TIFF expected).") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise KernelLaughError(f"{name}: the image is corrupt or truncated ({err}).") from None
-
-
-def _too_big(name: str, width: int | None, height: int | None) -> str:
-    size = f" ({width} x {height} = {width * height / 1e6:.0f} megapixels)" if width and height else ""
-    return (f"{name}: the image is too large{size}; the limit is {MAX_PIXELS / 1e6:.0f} megapixels. "
-            "Please resize it (the model only looks at a small version anyway).")
+    # The package's one image reader, as predict and training read files: same orientation, modes and formats.
+    return read_image(p, max_pixels=MAX_PIXELS, name=name)
 
 
 def new_request_dir(workdir: Path) -> Path:

@@ -260,6 +260,10 @@ def evaluate_model(model_dir: str | Path, data_cfg: DataConfig, cfg: EvalConfig)
     results |= _fit_on_validation(model, data.splits, names, positive, probs, refs, data_cfg, cfg)
     threshold = results.get("threshold_selection", {}).get("threshold")
     groups = _bootstrap_groups(ds, data_cfg)
+    if data_cfg.group_column and groups is None:
+        results["interval_grouping"] = (f"could not be grouped: {data_cfg.dataset} has no {data_cfg.group_column!r} "
+                                        "column, so the bootstrap resamples single images (intervals may be too narrow "
+                                        "if images of one clip or session are alike)")
     results |= compute_metrics(probs, refs, names, groups=groups, positive_label=positive, n_boot=cfg.n_boot,
                                threshold=threshold, n_bins=cfg.n_bins)
     results["subgroups"] = {col: subgroup_metrics(probs, refs, values, positive, threshold, groups, cfg.n_boot)
@@ -284,7 +288,9 @@ def _evaluation_data(data_cfg: DataConfig, cfg: EvalConfig, names: list[str]) ->
     from kernel_laugh.data import prepare_data
 
     group_specs = parse_group_by(cfg.group_by)
-    data = prepare_data(data_cfg)
+    # Measuring every row (--split all) makes no split, so a group column the data lacks (e.g. from the training
+    # run's training_args.json) must not stop it; the intervals then resample single images, and the report says so.
+    data = prepare_data(data_cfg, require_group_column=cfg.split != "all")
     ds = _align_labels(select_split(data.splits, cfg.split), names, data_cfg.dataset)
     return data, ds, {spec.column: subgroup_values(ds, spec) for spec in group_specs}
 

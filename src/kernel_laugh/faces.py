@@ -75,6 +75,10 @@ class HaarFaceDetector:
     def detect(self, image: Image.Image) -> list[Box]:
         grey = np.asarray(to_rgb(image).convert("L"))  # (H, W) uint8: the cascade works on intensity
         scale = min(1.0, self.max_side / max(grey.shape))
+        # No face of min_size fits when the shrunk short side is smaller (a 20000x8 strip shrinks to 800x0, which
+        # OpenCV's resize refuses with an assertion): there is no face to find.
+        if min(grey.shape) * scale < self.min_size:
+            return []
         if scale < 1.0:
             grey = self._cv2.resize(grey, (round(grey.shape[1] * scale), round(grey.shape[0] * scale)),
                                     interpolation=self._cv2.INTER_AREA)

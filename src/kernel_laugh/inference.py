@@ -18,7 +18,8 @@ from PIL import Image
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.fastpath import inference_network
 from kernel_laugh.hardware import available_cpus, native_bf16
-from kernel_laugh.images import load_image_file
+from kernel_laugh.readers.images import read_image
+from kernel_laugh.readers.models import resolve_model_ref
 from kernel_laugh.transforms import normalize_batch, split_eval_transform, to_rgb
 
 
@@ -113,21 +114,21 @@ class Predictor:
         """An image file → (H, W, 3) uint8 model input; JPEGs are decoded at reduced size when that loses nothing
         the resize would keep."""
         side = max(self.pretrained_cfg["input_size"][-2:])
-        return self.prepare(load_image_file(path, min_side=side))
+        return self.prepare(read_image(path, min_side=side))
 
 
 def _load_pipeline(ref: str, device: str | int | None) -> Any:
     """``pipeline("image-classification")`` for a model folder or Hub id, with one-line errors."""
     from transformers import pipeline
 
-    if Path(ref).exists() and not (Path(ref) / "config.json").is_file():
-        raise KernelLaughError(f"{ref}: not a model folder (no config.json)")
-    if not Path(ref).exists() and (ref.startswith((".", "/", "~")) or ref.count("/") != 1):
-        raise KernelLaughError(f"{ref}: no such model folder (and not a Hub id like user/name)")
+    model = resolve_model_ref(ref)  # a mistyped or damaged local folder: one line naming it, no Hub round trip
     try:
-        return pipeline("image-classification", model=ref, device=device)
+        return pipeline("image-classification", model=model, device=device)
     except OSError as err:  # offline / unknown Hub id / missing files
-        raise KernelLaughError(f"could not load model {ref!r}: {str(err).splitlines()[0]}") from err
+        local = Path(model).is_dir()
+        raise KernelLaughError(f"{ref}: " + ("could not load this model folder" if local else
+                               "no such model folder here, and loading it as a Hub id failed")
+                               + f" ({str(err).splitlines()[0]})") from err
 
 
 def _compute_dtype(precision: str, device: torch.device) -> torch.dtype:

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from kernel_laugh.config import ModelConfig
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.readers.models import read_model_config, resolve_model_ref
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -124,18 +125,17 @@ def save_model(model: torch.nn.Module, out_dir: str | Path, extra_config: dict[s
 
 
 def read_config(model_dir: str | Path) -> dict[str, Any]:
-    path = Path(model_dir) / CONFIG_NAME
-    if not path.is_file():
-        raise KernelLaughError(f"no model at {model_dir}: {CONFIG_NAME} not found")
-    return json.loads(path.read_text())
+    """``config.json`` of a model folder; one-line errors for a missing folder or a missing or damaged config."""
+    return read_model_config(model_dir)
 
 
 def load_model(model_dir: str | Path) -> torch.nn.Module:
-    """Rebuild a saved folder as a plain timm model (for training, evaluation and Grad-CAM)."""
+    """Rebuild a saved folder as a plain timm model (for training, evaluation and Grad-CAM).
+
+    The folder is checked first (``readers.models.check_model_folder``): a damaged one gets one line naming it."""
+    resolve_model_ref(model_dir, local_only=True)  # checks the folder: config, weights, and that they fit
     config = read_config(model_dir)
     weights = Path(model_dir) / WEIGHTS_NAME
-    if not weights.is_file():
-        raise KernelLaughError(f"no weights at {model_dir}: {WEIGHTS_NAME} not found")
     model = timm.create_model(config["architecture"], pretrained=False, num_classes=config["num_classes"])
     model.load_state_dict(load_file(str(weights)))
     model.pretrained_cfg = dict(config["pretrained_cfg"], architecture=config["architecture"])

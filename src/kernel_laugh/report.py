@@ -120,6 +120,7 @@ def render_report(results: dict[str, Any]) -> str:
         head += [SYNTHETIC_NOTE, ""]
     head += [f"- Split: `{results['split']}`, {results['num_samples']} images; {results.get('split_method', 'n/a')}.",
              f"- Intervals: 95% percentile {results['ci_method']}." if results.get("ci_method") else "- Intervals: none computed.",
+             *([f"- Intervals {results['interval_grouping']}."] if results.get("interval_grouping") else []),
              _decision_line(results), ""]
     body = ["## Per class", "", per_class_table(results), "", "## Summary", "", summary_table(results), "",
             "![confusion matrix](confusion_matrix.png)", ""]

@@ -1,99 +1,45 @@
 """Video in, frames and timelines out: sample a recording at F frames per second (PyAV), crop a region,
 turn it into a labelled ImageFolder, or run a model over it and find the laughter segments.
 
-- ``iter_frames`` decodes with PyAV (FFmpeg bindings from PyPI) and *seeks* to the next sample when a keyframe
-  is expected before it, so sampling an hour of 4K video at 0.2 fps does not decode every frame.
+- ``iter_frames`` / ``probe``: frames as displayed (display rotation applied), read by the package's one frame
+  reader, ``kernel_laugh.readers.frames`` (PyAV, seeking when a keyframe is expected before the next sample).
 - ``export_frames`` is ``kernel-laugh frames``: a segments file (``start,end,label``) labels the sampled frames;
   ``metadata.csv`` keeps the source video, the time and a segment id (the group column for splitting, so
   near-duplicate frames of one segment never land on both sides of a split). Several videos append.
 - ``predict_timeline`` / ``find_segments`` / ``write_timeline`` are ``kernel-laugh timeline`` and the Space's video tab.
 - ``write_video`` / ``write_sample_clip`` encode frames (tests, demos): the sample clip is SYNTHETIC.
 
-Times are seconds from the start of the video stream. Crops are ``(x, y, w, h)`` in pixels of the frame.
+Times are seconds from the start of the video stream. Crops are ``(x, y, w, h)`` in pixels of the displayed frame.
+Writing (``write_video``) opens its output with ``av.open(..., "w")`` here: it only writes, never reads.
 """
 
 from __future__ import annotations
 
 import csv
-import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
 from kernel_laugh.errors import KernelLaughError
-from kernel_laugh.hardware import available_cpus
+from kernel_laugh.readers import frames
+from kernel_laugh.readers.frames import Box, VideoInfo, probe  # noqa: F401 - re-exported: the one frame reader
+from kernel_laugh.readers.folders import subfolders
+from kernel_laugh.readers.tables import read_csv
 
 if TYPE_CHECKING:  # inference pulls in transformers: only the type is needed here
     from kernel_laugh.inference import Predictor
-
-Box = tuple[int, int, int, int]  # x, y, w, h in pixels
 
 # Named crops in the original project's 3840x2160 frames (rows 600:1400, columns 1900:2950 for the brain render;
 # columns 500:1800 at full height for the person), scaled to the actual frame size.
 REFERENCE_SIZE = (3840, 2160)
 REGIONS: dict[str, Box] = {"brain": (1900, 600, 1050, 800), "person": (500, 0, 1300, 2160)}
-
-# Seeking costs a demuxer index lookup, a decoder flush and a restart from the previous keyframe, so it only
-# pays when the next sample is well ahead and a keyframe is expected before it.
-MIN_SEEK_GAP_S = 1.0
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    path: str
-    width: int
-    height: int
-    duration: float | None  # seconds; None when the container does not say
-    fps: float | None  # the stream's average frame rate
-
-
-# ---- reading ----------------------------------------------------------------------------------------------
-
-def _open(path: str | Path) -> Any:
-    """Open with PyAV, or a one-line error naming the file (missing, not a video, truncated header...)."""
-    import av
-
-    p = Path(path)
-    if not p.is_file():
-        raise KernelLaughError(f"{p}: no such video file")
-    try:
-        container = av.open(str(p))
-    except (av.error.FFmpegError, UnicodeDecodeError) as err:
-        raise KernelLaughError(f"{p}: not a readable video (truncated or not a video file: {_reason(err)})") from None
-    if not container.streams.video:
-        container.close()
-        raise KernelLaughError(f"{p}: has no video stream")
-    return container
-
-
-def _reason(err: Exception) -> str:
-    text = getattr(err, "strerror", None) or str(err)
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-def _duration(container: Any, stream: Any) -> float | None:
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:  # microseconds (av.time_base); mkv keeps it here, not on the stream
-        return container.duration / 1_000_000
-    return None
-
-
-def probe(path: str | Path) -> VideoInfo:
-    """Frame size, duration and frame rate, read from the header (nothing is decoded)."""
-    with _open(path) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        return VideoInfo(str(path), stream.codec_context.width, stream.codec_context.height,
-                         _duration(container, stream), float(rate) if rate else None)
 
 
 def region_box(name: str, width: int, height: int) -> Box:
@@ -114,102 +60,12 @@ def parse_crop(text: str) -> Box:
     return x, y, w, h
 
 
-def _resolve_crop(crop: Box | str | None, width: int, height: int, where: str) -> Box | None:
-    if crop is None:
-        return None
-    box = region_box(crop, width, height) if isinstance(crop, str) else tuple(int(v) for v in crop)
-    x, y, w, h = box
-    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
-        raise KernelLaughError(f"{where}: crop x={x},y={y},w={w},h={h} does not fit inside its {width}x{height} frames")
-    return box  # type: ignore[return-value]
-
-
 def iter_frames(path: str | Path, fps: float, crop: Box | str | None = None, *, progress: bool = False,
                 ) -> Iterator[tuple[float, Image.Image]]:
-    """Yield ``(time_s, RGB image)`` for frames sampled every ``1 / fps`` seconds.
-
-    The frame yielded for a sample time is the decoded frame nearest to it (within half a source frame);
-    a source frame is never yielded twice, so asking for more than the video's own rate gives each frame once.
-    ``time_s`` is that frame's own presentation time. ``crop`` is ``(x, y, w, h)`` or a region name
-    (see ``REGIONS``). Raises ``KernelLaughError`` naming the file for unreadable, empty or truncated videos.
-    """
-    import av
-
-    if not fps or fps <= 0:
-        raise KernelLaughError(f"fps must be positive, got {fps}")
-    step = 1.0 / fps
-    with _open(path) as container:
-        stream = container.streams.video[0]
-        # Frame + slice threads decode several frames at once where there are cores to spare; on 2 CPUs they
-        # decoded a 720p H.264 file 10-25% slower than slice threads alone (scripts/bench_serving.py).
-        stream.thread_type = "AUTO" if available_cpus() > 2 else "SLICE"
-        ctx = stream.codec_context
-        box = _resolve_crop(crop, ctx.width, ctx.height, str(path))
-        duration = _duration(container, stream)
-        rate = float(stream.average_rate or stream.guessed_rate or 25)
-        tol = 0.5 / rate  # half a source frame: the nearest frame to a sample time counts as "at" it
-        origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        expected = math.ceil(duration * fps - 1e-9) if duration else None  # sample times k / fps < duration
-        bar = tqdm(total=expected, desc=f"frames {Path(path).name}", unit="frame", disable=not progress, leave=False)
-
-        k, decoded, last_yield = 0, 0, -math.inf
-        now = 0.0  # time of the last decoded frame
-        # What is known about keyframes decides whether seeking pays: the last one decoded, and the longest
-        # interval between two consecutive ones seen in one run of decoding. Until that interval is known, a
-        # seek is tried; once one lands on a keyframe we had already passed, keyframes are sparse and decoding
-        # goes on forward until the interval has been measured.
-        last_key: float | None = None
-        gop: float | None = None
-        may_probe = True
-        frames = container.decode(stream)
-        try:
-            while duration is None or k * step < duration:
-                target = k * step
-                if target - now > max(MIN_SEEK_GAP_S, 2 * tol) and (
-                        may_probe if gop is None else last_key is not None and target >= last_key + gop):
-                    before = now
-                    container.seek(round((target + origin) / stream.time_base), stream=stream, backward=True)
-                    frames = container.decode(stream)  # seek() flushed the decoder: a fresh iterator
-                    last_key = None  # the next keyframe starts a new run; intervals across a seek mean nothing
-                else:
-                    before = None
-                for frame in frames:  # decode forward to the frame nearest the target
-                    decoded += 1
-                    now = float(frame.time) - origin if frame.time is not None else target
-                    if frame.key_frame:
-                        if before is not None and last_key is None and now <= before:
-                            may_probe = False  # the seek went back to a keyframe we had passed
-                        if last_key is not None and now > last_key:
-                            gop = max(gop or 0.0, now - last_key)
-                        last_key = now
-                    before = None
-                    if now >= target - tol and now > last_yield:
-                        break
-                else:  # the stream ran dry before the target
-                    _check_complete(path, target, duration, step, tol, decoded)
-                    break
-                image = frame.to_image()  # RGB PIL image, converted from the stream's YUV
-                if box is not None:
-                    x, y, w, h = box
-                    image = image.crop((x, y, x + w, y + h))
-                last_yield = now
-                yield round(now, 3), image
-                bar.update(1)
-                # The next sample time after this frame (several may fall inside one frame when fps is high).
-                k = max(k + 1, math.floor((now + tol) / step) + 1)
-        except av.error.FFmpegError as err:
-            raise KernelLaughError(f"{path}: corrupt video data near {now:.1f} s ({_reason(err)})") from None
-        finally:
-            bar.close()
-
-
-def _check_complete(path: str | Path, target: float, duration: float | None, step: float, tol: float, decoded: int) -> None:
-    """The decoder ran dry: fine at the end, an error if the header promised much more (a truncated file)."""
-    if decoded == 0:
-        raise KernelLaughError(f"{path}: no video frames could be decoded (empty or truncated video)")
-    if duration is not None and target < duration - max(1.0, step, 4 * tol):
-        raise KernelLaughError(f"{path}: video data ends at about {target:.1f} s but the file says it lasts "
-                               f"{duration:.1f} s (truncated or corrupt)")
+    """``(time_s, RGB image)`` every ``1 / fps`` seconds, as displayed (see ``kernel_laugh.readers.frames``).
+    ``crop`` is ``(x, y, w, h)`` in the displayed frame or a region name (see ``REGIONS``), scaled to its size."""
+    box = (lambda w, h: region_box(crop, w, h)) if isinstance(crop, str) else crop
+    return frames.iter_frames(path, fps, box, progress=progress)
 
 
 # ---- writing videos (tests and demos) ----------------------------------------------------------------------
@@ -295,22 +151,22 @@ def load_segments(path: str | Path) -> list[Segment]:
     p = Path(path)
     if not p.is_file():
         raise KernelLaughError(f"{p}: no such segments file")
-    with p.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        cols = {c.strip().lower(): c for c in reader.fieldnames or []}
-        if not {"start", "end", "label"} <= cols.keys():
-            raise KernelLaughError(f"{p}: needs columns start,end,label (found {reader.fieldnames})")
-        out = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                start, end = parse_time(row[cols["start"]] or ""), parse_time(row[cols["end"]] or "")
-            except ValueError as err:
-                raise KernelLaughError(f"{p}, line {line}: {err}") from None
-            label = (row[cols["label"]] or "").strip()
-            if not label or end <= start:
-                raise KernelLaughError(f"{p}, line {line}: needs a label and end > start")
-            video = ((row.get(cols["video"]) or "").strip() or None) if "video" in cols else None
-            out.append(Segment(start, end, label, video, line, str(p)))
+    table = read_csv(p)
+    start_col, end_col, label_col, video_col = (table.column(c) for c in ("start", "end", "label", "video"))
+    if not (start_col and end_col and label_col):
+        raise KernelLaughError(f"{p}: needs columns start,end,label (found {', '.join(table.columns) or 'no header'})")
+    out = []
+    for index, row in enumerate(table.rows):
+        line = table.line(index)
+        try:
+            start, end = parse_time(row[start_col] or ""), parse_time(row[end_col] or "")
+        except ValueError as err:
+            raise KernelLaughError(f"{p}, line {line}: {err}") from None
+        label = (row[label_col] or "").strip()
+        if not label or end <= start:
+            raise KernelLaughError(f"{p}, line {line}: needs a label and end > start")
+        video = ((row.get(video_col) or "").strip() or None) if video_col else None
+        out.append(Segment(start, end, label, video, line, str(p)))
     if not out:
         raise KernelLaughError(f"{p}: no segments")
     return out
@@ -336,9 +192,9 @@ def _class_dirs(out: Path, labels: Iterable[str], classes: Sequence[str] | None,
     so without ``classes`` the default label and "non-..."/"neutral"-like names come first.
     """
     existing = {}
-    for d in (out.iterdir() if out.is_dir() else []):
+    for d in (subfolders(out) if out.is_dir() else []):
         m = re.fullmatch(r"(\d+)_(.+)", d.name)
-        if d.is_dir() and m:
+        if m:
             existing[m.group(2)] = int(m.group(1))
     wanted = list(classes) if classes else sorted(set(labels), key=lambda s: (s != default_label, not _NEGATIVE.search(s), s))
     for lab in wanted:
@@ -353,12 +209,10 @@ METADATA_COLUMNS = ["file_name", "video", "time", "segment"]
 def _read_metadata(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not path.is_file():
         return list(METADATA_COLUMNS), []
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        cols = list(reader.fieldnames or [])
-        if "file_name" not in cols:
-            raise KernelLaughError(f"{path}: existing metadata.csv has no file_name column; use a new --output folder")
-        return cols + [c for c in METADATA_COLUMNS if c not in cols], list(reader)
+    table = read_csv(path)
+    if "file_name" not in table.columns:
+        raise KernelLaughError(f"{path}: existing metadata.csv has no file_name column; use a new --output folder")
+    return table.columns + [c for c in METADATA_COLUMNS if c not in table.columns], table.rows
 
 
 def export_frames(video: str | Path, segments: list[Segment], out_dir: str | Path, fps: float = 1.0,

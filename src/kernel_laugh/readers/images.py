@@ -51,7 +51,10 @@ def register_formats() -> None:
     else:
         register_heif_opener()
     if not features.check("avif"):
-        logger.warning("this Pillow has no AVIF support: .avif images cannot be read (Pillow >= 11.3 wheels have it)")
+        try:  # an older Pillow: the pillow-avif-plugin package, if installed, registers itself on import
+            import pillow_avif  # noqa: F401
+        except ImportError:
+            logger.warning("this Pillow has no AVIF support: .avif images cannot be read (Pillow >= 11.3 wheels have it)")
 
 
 def is_image_file(path: str | Path) -> bool:
