@@ -377,8 +377,11 @@ def write_explanations(model: torch.nn.Module, ds: datasets.Dataset, probs: np.n
     mean heat map over correctly classified positive images. Returns what was written."""
     from kernel_laugh.explain import gradcam_overlay, mean_gradcam
     from kernel_laugh.metrics import decide
+    from kernel_laugh.data import undecoded
     from kernel_laugh.plots import image_grid_figure, save_figure
-    from kernel_laugh.transforms import to_rgb
+    from kernel_laugh.readers.images import decode_image
+
+    stored = undecoded(ds)  # rows decoded by the package's image reader, as the model saw them in predict_probs
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
@@ -388,7 +391,7 @@ def write_explanations(model: torch.nn.Module, ds: datasets.Dataset, probs: np.n
     worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:n]
     info: dict[str, Any] = {"top_losses": None, "mean_gradcam": None, "num_wrong": int(len(wrong))}
     if len(worst):
-        cams = [gradcam_overlay(model, to_rgb(ds[int(i)]["image"]), model.pretrained_cfg, int(decided[i])) for i in worst]
+        cams = [gradcam_overlay(model, decode_image(stored[int(i)]["image"]), model.pretrained_cfg, int(decided[i])) for i in worst]
         overlays = [picture for picture, _ in cams]
         # An empty map is an answer too: no region raises the predicted class (a threshold below 0.5 decided it).
         titles = [f"#{i}: true {names[refs[i]]}\npredicted {names[decided[i]]} (p={confidence[i]:.2f})"
@@ -398,7 +401,7 @@ def write_explanations(model: torch.nn.Module, ds: datasets.Dataset, probs: np.n
         info["top_losses"] = {"file": "top_losses.png", "indices": [int(i) for i in worst]}
     right_positive = np.flatnonzero((decided == refs) & (refs == positive)) if len(names) == 2 else np.array([], int)
     if len(right_positive):
-        image = mean_gradcam(model, [to_rgb(ds[int(i)]["image"]) for i in right_positive], model.pretrained_cfg, positive)
+        image = mean_gradcam(model, [decode_image(stored[int(i)]["image"]) for i in right_positive], model.pretrained_cfg, positive)
         title = f"mean Grad-CAM of '{names[positive]}' over {len(right_positive)} correctly classified images"
         save_figure(image_grid_figure([image], [title], ncols=1), out_dir / "gradcam_mean.png")
         info["mean_gradcam"] = {"file": "gradcam_mean.png", "count": int(len(right_positive)), "label": names[positive]}

@@ -126,8 +126,11 @@ def setup(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, 
         print(f"skipped {len(data.skipped)} unreadable image(s):\n  " + "\n  ".join(data.skipped))
     model = build_task_model(model_cfg, data.label_names)
     if model_cfg.normalize == "dataset":  # into pretrained_cfg, so every loader (and the pipeline) applies it
-        mean, std = channel_statistics((row["image"] for row in data.splits["train"].select_columns(["image"])),
-                                       model.pretrained_cfg)
+        from kernel_laugh.data import undecoded
+        from kernel_laugh.readers.images import decode_image
+
+        stored = undecoded(data.splits["train"].select_columns(["image"]))  # decoded by the one image reader
+        mean, std = channel_statistics((decode_image(row["image"]) for row in stored), model.pretrained_cfg)
         model.pretrained_cfg = {**model.pretrained_cfg, "mean": mean, "std": std}
         accelerator.print(f"dataset normalisation (train split, per channel): mean {mean}, std {std}")
     train_dl, val_dl, test_dl = _loaders(data, model.pretrained_cfg, train_cfg, accelerator)
