@@ -391,3 +391,22 @@ def test_readme_evaluate_on_other_data_without_the_group_column(tiny_model_dir, 
     assert "could not be grouped" in (tmp_path / "eval-other" / "eval" / "report.md").read_text()
     # a split that would have to be carved from the data still needs the column
     assert main(["evaluate", "runs/brain", "--dataset", "other-frames/", "--split", "test"]) == 1
+
+
+def test_spreadsheet_csvs_segments_and_fer2013(tmp_path):
+    """CSVs saved by spreadsheet programs (byte-order mark, CRLF): segments for `frames`, FER2013's pixel table."""
+    from kernel_laugh.data import FER2013_LABELS, prepare_data
+    from kernel_laugh.video import load_segments
+
+    seg = tmp_path / "labels.csv"
+    seg.write_bytes("\ufeffstart,end,label,video\r\n0:01,0:03.5,laughter,a.mp4\r\n4,6,non-laughter,\r\n".encode())
+    got = [(s.start, s.end, s.label, s.video) for s in load_segments(seg)]
+    assert got == [(1.0, 3.5, "laughter", "a.mp4"), (4.0, 6.0, "non-laughter", None)]
+    fer = tmp_path / "fer.csv"
+    rows = [f"{e},{' '.join(str(40 * e + i) for i in range(4))},{u}\r\n"
+            for u in ("Training", "Training", "PublicTest", "PrivateTest") for e in (3, 6)]
+    fer.write_bytes(("\ufeffemotion,pixels,Usage\r\n" + "".join(rows)).encode())
+    data = prepare_data(DataConfig(dataset=str(fer)))
+    assert {k: len(v) for k, v in data.splits.items()} == {"train": 4, "validation": 2, "test": 2}
+    assert data.label_names == FER2013_LABELS
+    assert np.asarray(data.splits["train"][1]["image"]).tolist() == [[240, 241], [242, 243]]  # emotion 6: 40*6 + i

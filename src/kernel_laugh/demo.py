@@ -33,7 +33,7 @@ from PIL import Image
 
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.inference import Predictor
-from kernel_laugh.readers.images import read_image
+from kernel_laugh.readers.images import IMAGE_EXTENSIONS, read_image
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -548,7 +548,8 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
                                api_name="timeline")
 
         with gr.Tab("Batch"):
-            files = gr.File(label=f"Images (up to {MAX_BATCH_FILES})", file_count="multiple", file_types=["image"])
+            files = gr.File(label=f"Images (up to {MAX_BATCH_FILES})", file_count="multiple",
+                            file_types=["image", *sorted(IMAGE_EXTENSIONS)])  # HEIC/AVIF even where no MIME type is known
             batch_button = gr.Button("Classify all", variant="primary")
             table = gr.Dataframe(label="Results", interactive=False)
             table_csv = gr.File(label="Download predictions.csv")
