@@ -118,18 +118,27 @@ def tricky_images(folder: Path) -> dict[str, tuple[Path, np.ndarray, float]]:
 
 @pytest.fixture(scope="module")
 def sharp_model(tiny_model_dir, tmp_path_factory) -> Path:
-    """The tiny untrained model with its head scaled up, so that small changes of the picture move the
-    probabilities well past 0.02 (an untrained head answers about 0.5 for everything)."""
+    """The tiny untrained model with its head set to tell the upright picture (P(laughter) = sigmoid(2), 0.88)
+    from its sideways version (0.12): orientation moves the answer by far more than 0.02, and pictures in
+    between land between, away from the saturated ends where every difference would look small."""
     import torch
 
     from kernel_laugh.modeling import load_model, save_model
+    from kernel_laugh.transforms import eval_transform
 
-    model = load_model(tiny_model_dir)
+    model = load_model(tiny_model_dir).eval()
+    tf = eval_transform(model.pretrained_cfg)
     with torch.no_grad():
+        x = torch.stack([tf(picture()), tf(picture().transpose(Image.Transpose.ROTATE_90))])  # (2, 3, H, W)
+        feats = model.forward_head(model.forward_features(x), pre_logits=True)  # (2, C)
+        d = feats[0] - feats[1]
+        w = d * (4.0 / float(d @ d))  # w·(f_up - f_side) = 4: logits +2 and -2 around the midpoint
         head = model.get_classifier()
-        head.weight.mul_(40)
-        head.bias.mul_(40)
-    return save_model(model.eval(), tmp_path_factory.mktemp("sharp") / "model")
+        head.weight.zero_()
+        head.bias.zero_()
+        head.weight[1] = w
+        head.bias[1] = -float(w @ (feats[0] + feats[1]) / 2)
+    return save_model(model, tmp_path_factory.mktemp("sharp") / "model")
 
 
 def test_every_kind_of_image_reads_as_displayed(tmp_path):
@@ -178,6 +187,7 @@ def test_same_probabilities_through_predict_evaluate_and_the_space(sharp_model, 
     for n, a, b, c in zip(names, by_predict, by_evaluate, by_space):
         assert abs(a - b) <= 0.02 and abs(a - c) <= 0.02, (n, a, b, c)
     upright = by_predict[names.index("upright")]
+    assert upright == pytest.approx(0.881, abs=0.01)  # sigmoid(2): the head was set on this picture
     same_pixels = [n for n, (_, _, tol) in images.items() if n.startswith("exif") or n in ("webp", "rgb16", "phone-jpeg",
                                                                                           "gif-first-frame")]
     for n in same_pixels:
@@ -186,7 +196,7 @@ def test_same_probabilities_through_predict_evaluate_and_the_space(sharp_model, 
     # and the model does tell pictures apart (so 0.02 means something): the sideways file, read as stored, does not
     sideways = Image.open(images["exif6"][0]).convert("RGB")
     stored_p = Predictor(str(sharp_model), precision="fp32")([sideways])[0]
-    assert abs({p["label"]: p["score"] for p in stored_p}["laughter"] - upright) > 0.02
+    assert {p["label"]: p["score"] for p in stored_p}["laughter"] < 0.5 < upright
 
 
 def make_class_folders(root: Path, outside: Path) -> set[str]:
