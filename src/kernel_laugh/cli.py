@@ -346,7 +346,8 @@ def _add_video_parsers(sub: argparse._SubParsersAction) -> None:
 
     def crop_options(p: argparse.ArgumentParser) -> None:
         g = p.add_mutually_exclusive_group()
-        g.add_argument("--crop", metavar="X,Y,W,H", help="crop every frame to this box (pixels of the video frame)")
+        g.add_argument("--crop", metavar="X,Y,W,H", help="crop every frame to this box (pixels of the frame as "
+                       "displayed, a phone clip's rotation applied)")
         g.add_argument("--region", choices=sorted(REGIONS), help="a named crop from the original 3840x2160 podcast "
                        "frames, scaled to the video's size: brain = rows 600:1400, columns 1900:2950; person = columns 500:1800")
 
