@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from kernel_laugh.checkpoints import PAUSE_ENV, checkpoint_dirs, resolve_checkpoint, save_checkpoint
+from kernel_laugh.checkpoints import PAUSE_ENV, checkpoint_dirs, resolve_checkpoint, save_checkpoint, write_run_id
 from kernel_laugh.cli import main, parse_train_args
 from kernel_laugh.config import CardConfig, DataConfig, HubConfig, ModelConfig, TrainConfig
 from kernel_laugh.data import EpochSampler, group_values
@@ -252,14 +252,23 @@ def test_checkpoints_keep_the_newest_complete_ones(tmp_path):
             (Path(path) / "model.safetensors").write_text("state")
 
     root = tmp_path / "checkpoints"
+    # Another run's checkpoints, newer by step number (a folder copied over, or left by an earlier run).
+    for step in (12, 14):
+        save_checkpoint(OneProcess(), root, step, {"global_step": step, "run_id": "old"}, None, keep=2)
+    write_run_id(root, "mine")
     for step in (2, 4, 6):
-        save_checkpoint(OneProcess(), root, step, {"global_step": step}, None, keep=2)
+        save_checkpoint(OneProcess(), root, step, {"global_step": step, "run_id": "mine"}, None, keep=2)
     (root / ".tmp-step-00000008").mkdir()  # a save that was killed
     (root / "step-00000010").mkdir()  # no progress.json: never complete
-    assert [p.name for p in checkpoint_dirs(root)] == ["step-00000004", "step-00000006"]
-    assert resolve_checkpoint("latest", root).name == "step-00000006"
+    # Keeping the newest 2 counts this run's only: its new checkpoints are never deleted for the old run's.
+    assert [p.name for p in checkpoint_dirs(root, "mine")] == ["step-00000004", "step-00000006"]
+    assert [p.name for p in checkpoint_dirs(root, "old")] == ["step-00000012", "step-00000014"]
+    assert resolve_checkpoint("latest", root).name == "step-00000006"  # never the other run's step 14
     with pytest.raises(KernelLaughError, match="no complete checkpoint"):
         resolve_checkpoint("latest", tmp_path / "none")
+    write_run_id(root, "third")
+    with pytest.raises(KernelLaughError, match=r"4 of other runs, never resumed"):
+        resolve_checkpoint("latest", root)
 
 
 def test_recipe_pieces():
