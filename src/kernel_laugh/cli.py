@@ -382,7 +382,8 @@ def _add_video_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "--output-dir", dest="output", required=True, help="folder for the three files")
     p.add_argument("--fps", type=float, default=1.0, help="frames classified per second of video (default: %(default)s)")
     crop_options(p)
-    p.add_argument("--label", help="class whose segments to find (default: the positive_label in the model's config.json, else laughter, else a binary model's class 1)")
+    p.add_argument("--label", help="class whose segments to find (default: the positive_label in the model's "
+                   "config.json, else laughter, else a binary model's class 1)")
     p.add_argument("--on", type=float, default=0.6, help="probability that opens a segment (default: %(default)s)")
     p.add_argument("--off", type=float, default=0.4, help="probability below which a segment closes (default: %(default)s)")
     p.add_argument("--min-duration", type=float, default=1.0, help="shortest segment kept, in seconds (default: %(default)s)")
