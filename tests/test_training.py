@@ -166,6 +166,32 @@ def test_lr_find_writes_a_plot_and_suggests_a_rate(tmp_path):
     assert json.loads((tmp_path / "lr_find.json").read_text())["suggested_lr"] == pytest.approx(float(found.group(1)), rel=1e-2)
 
 
+def test_lr_find_never_suggests_a_rate_outside_its_range_and_warns_without_a_descent(tmp_path, capsys):
+    from kernel_laugh.lr_find import suggest_lr
+
+    lrs = list(np.geomspace(1e-7, 1e-6, 30))
+    rng = np.random.default_rng(0)
+    flat = list(0.7 + 0.002 * rng.standard_normal(30))  # rates too small to move the loss
+    rising = list(np.linspace(0.7, 1.5, 30))  # lowest at the first rate: a tenth of it would leave the range
+    for losses in (flat, rising):
+        lr, clear = suggest_lr(lrs, losses)
+        assert lrs[0] <= lr <= lrs[-1] and not clear
+    wide = np.geomspace(1e-5, 1.0, 60)
+    falling = 1.0 - 0.8 / (1 + np.exp(-3 * (np.log10(wide) + 3)))  # falls fastest at 1e-3, then levels off
+    lr, clear = suggest_lr(list(wide), list(falling))
+    assert clear and 3e-4 <= lr <= 3e-3
+
+    # The command: a range too narrow to move the loss. Whatever the loss did, the suggestion is inside the
+    # range, and the warning is printed exactly when the loss did not clearly fall.
+    args = ["lr-find", *TINY, "--start-lr", "1e-7", "--end-lr", "1e-6", "--num-steps", "10", "--output-dir", str(tmp_path)]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    saved = json.loads((tmp_path / "lr_find.json").read_text())
+    assert 1e-7 <= saved["suggested_lr"] <= 1e-6
+    assert ("warning: no clear descent" in err) == (not saved["clear_descent"])
+    assert ("NO clear descent" in out) == (not saved["clear_descent"])
+
+
 def test_dataset_statistics_match_numpy_and_land_in_the_saved_config(tmp_path):
     from kernel_laugh.modeling import save_model
     from kernel_laugh.training import make_accelerator, setup

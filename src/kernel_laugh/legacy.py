@@ -44,10 +44,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         found = _UNSUPPORTED.search(str(err))
-        what = f"it holds {found.group(1)}, not only tensors" if found else "it holds pickled objects other than tensors"
+        if found is None:  # not a forbidden object: the pickle itself is broken (truncated, or not torch's)
+            detail = _WEIGHTS_ERROR.search(str(err))
+            raise KernelLaughError(f"{p}: not a readable PyTorch state dict (damaged or not written by torch.save"
+                                   + (f": {_ANSI.sub('', detail.group(1)).strip()}" if detail else "") + ")") from None
         raise KernelLaughError(
-            f"{p}: refused: {what} (a whole pickled model rather than a state dict?). Only plain state dicts are "
-            "loaded, since unpickling anything else can run arbitrary code."
+            f"{p}: refused: it holds {found.group(1)}, not only tensors (a whole pickled model rather than a state "
+            "dict?). Only plain state dicts are loaded, since unpickling anything else can run arbitrary code."
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, UnicodeDecodeError) as err:
         # A damaged or foreign pickle fails inside the unpickler with whatever it tripped on (KeyError: 101...).
@@ -63,6 +66,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's messages carry terminal colour codes
 _UNSUPPORTED = re.compile(r"Unsupported global: GLOBAL (\S+)")
+_WEIGHTS_ERROR = re.compile(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", re.S)
 
 
 def _looks_like_torch_save(path: Path) -> bool:
