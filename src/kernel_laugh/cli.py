@@ -415,6 +415,15 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                        "held-out split; flags you give win.")
     p.add_argument("model", help="model folder (e.g. runs/sample)")
     add_dataclass_arguments(p, DataConfig)
+    # What --help shows is what parse_evaluate_args does: the data flags default to MODEL's training_args.json.
+    p.set_defaults(dataset=None)
+    for action in p._actions:
+        if action.dest == "dataset":
+            action.help = DataConfig.__dataclass_fields__["dataset"].metadata["help"] + \
+                " (default: the data MODEL was trained on, from MODEL/training_args.json)"
+        elif action.dest in DataConfig.__dataclass_fields__ and action.help and "%(default)s" in action.help:
+            action.help = action.help.replace("(default: %(default)s)", "(default: MODEL/training_args.json's, else "
+                                              "%(default)s)")
     add_dataclass_arguments(p, EvalConfig)
     return p
 

@@ -309,8 +309,9 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         if tp is bool:
             group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
         else:
+            # A help text that already says its default (e.g. "default: detected") is not told "default: None".
             group.add_argument(*flags, dest=f.name, type=tp, default=f.default, choices=f.metadata.get("choices"),
-                               help=f"{help_text} (default: %(default)s)")
+                               help=help_text if "(default: " in help_text else f"{help_text} (default: %(default)s)")
 
 
 def load_config_file(path: str | Path, fields: dict[str, Any]) -> dict[str, Any]:
