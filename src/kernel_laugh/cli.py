@@ -53,7 +53,8 @@ def _lr_find_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description="Train briefly on the training split while the learning rate grows exponentially "
                        "from --start-lr to --end-lr (the backbone at --backbone-lr-scale of it, head-only when "
                        "--freeze-epochs > 0, as training would start), then write OUTPUT_DIR/lr_find.png and "
-                       "lr_find.json and print a suggested --learning-rate. Takes every `train` flag.",
+                       "lr_find.json and print a suggested --learning-rate: always a rate inside the tested range, "
+                       "with a warning when the loss did not clearly fall. Takes every `train` flag.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _add_run_arguments(p)
     add_dataclass_arguments(p, LRFindConfig)
