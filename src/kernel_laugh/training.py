@@ -76,7 +76,7 @@ class Progress:
     history: list[dict[str, Any]] = field(default_factory=list)
     layout: dict[str, int] = field(default_factory=dict)  # what batch skipping relies on; checked on resume
     run_id: str | None = None  # the run this state belongs to: `--resume-from-checkpoint latest` picks only its own
-    settings: dict[str, Any] = field(default_factory=dict)  # the run's settings (RUN_SETTINGS); compared on resume
+    settings: dict[str, Any] = field(default_factory=dict)  # the run's settings (run_settings); compared on resume
 
 
 # ---- setup ---------------------------------------------------------------------------------------------
