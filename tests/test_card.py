@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -233,13 +234,25 @@ def test_snippets_run_offline_against_the_hub_folder(binary_card, tiny_model_dir
     _run_snippets(local, tiny_model_dir, tmp_path, monkeypatch, capsys, ["laughter"])
 
 
-def test_snippets_of_a_local_card_run_unchanged(fer_model_dir, tmp_path, monkeypatch, capsys):
-    """Without a Hub id, the card points at the training output folder, so its snippets run verbatim."""
+def test_snippets_of_a_local_card_run_unchanged_in_a_copy_of_the_folder(fer_model_dir, tmp_path, monkeypatch, capsys):
+    """Without a Hub id, the card loads the folder it sits in ("."), never the training machine's absolute path:
+    its snippets run verbatim from inside a copy of the folder made anywhere else."""
     text = render_card(seven_class_results(), training_args(str(fer_model_dir)), _config(fer_model_dir))
+    assert str(fer_model_dir) not in text
     snippets = _snippets(text)
-    assert len(snippets) == 3 and all(str(fer_model_dir) in s for s in snippets)
+    assert len(snippets) == 3 and all('"."' in s or '"local-dir:."' in s for s in snippets)
     assert "face.png" in snippets[0] and "top_k=7" in snippets[0]
-    _run_snippets(snippets, fer_model_dir, tmp_path, monkeypatch, capsys, FER)
+    copy = tmp_path / "elsewhere" / "copied-model"
+    shutil.copytree(fer_model_dir, copy)
+    _run_snippets(snippets, copy, copy, monkeypatch, capsys, FER)
+
+
+def test_history_table_names_each_column_by_what_it_measured(tiny_model_dir):
+    res = binary_results()
+    res["history"] = [{"epoch": 1, "train_loss": 0.69, "train_images_per_second": 52.0, "val_loss": 0.6, "accuracy": 0.61}]
+    text = render_card(res, training_args("runs/brain"), _config(tiny_model_dir))
+    header = text.split("| epoch |", 1)[1].split("\n", 1)[0]
+    assert header == " train loss | train images/s | validation loss | validation accuracy |"
 
 
 def test_plots_and_report_follow_the_folder(tiny_model_dir):

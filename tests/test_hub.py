@@ -32,7 +32,7 @@ def model_dir(tmp_path, tiny_model_dir) -> Path:
     shutil.copy(tiny_model_dir / "config.json", d)
     files = {"model.safetensors": "weights", "eval_results.json": json.dumps(binary_results(synthetic=True)),
              "training_args.json": json.dumps(training_args(str(d))), "confusion_matrix.png": "png",
-             "roc_curve.png": "png", "eval/report.md": "# report", "eval/pr.png": "png",
+             "roc_curve.png": "png", "eval/report.md": "# report\n\n![precision-recall curve](pr.png)\n", "eval/pr.png": "png",
              "README.md": "---\nlicense: mit\n---\n\n# a local card that names runs/brain\n"}
     for name, text in {**files, **{p: "state" for p in STATE}}.items():
         (d / name).parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +91,7 @@ def test_dry_run_lists_files_and_metadata_without_network_or_token(model_dir, ca
     assert main(["push", str(model_dir), "--repo-id", "me/test", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert _listed_files(out) == UPLOADED
-    assert "left out (training state and caches, never uploaded): 7 files" in out
+    assert "left out (training state, caches, and files the current model's card and results do not refer to): 7 files" in out
     for top in ("checkpoints/", "legacy.pth", "__pycache__/", ".cache/"):
         assert f"\n  {top}\n" in out
     meta = yaml.safe_load("\n".join(line[2:] for line in out.split("card metadata:\n", 1)[1].splitlines()

@@ -91,3 +91,26 @@ def test_cli_import_legacy(tmp_path):
     assert (tmp_path / "o" / "model.safetensors").is_file()
     bad = subprocess.run(cmd[:4] + [str(tmp_path / "nope.pth"), "--output-dir", str(tmp_path / "o2")], capture_output=True, text=True)
     assert bad.returncode != 0 and "nope.pth" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"hello, not a checkpoint\n", "not a PyTorch checkpoint"),  # text: once KeyError: 101 from the unpickler
+    (b"\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01e", "not a readable PyTorch state dict"),  # a broken pickle
+])
+def test_a_file_that_is_not_a_checkpoint_gets_one_line_naming_it(tmp_path, content, why):
+    path = tmp_path / "notes.pth"
+    path.write_bytes(content)
+    cmd = [sys.executable, "-m", "kernel_laugh.cli", "import-legacy", str(path), "--output-dir", str(tmp_path / "o")]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    err = done.stderr.strip()
+    assert done.returncode == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: {path}: {why}") and "KeyError: 101" not in err
+
+
+def test_a_whole_pickled_model_is_refused_in_one_plain_sentence(tmp_path):
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "whole.pth")  # the whole module, not its state dict
+    with pytest.raises(KernelLaughError) as info:
+        import_legacy(tmp_path / "whole.pth", tmp_path / "out")
+    message = str(info.value)
+    assert "\x1b[" not in message and "\n" not in message  # no terminal colour codes, one line
+    assert "torch.nn.modules.linear.Linear" in message and message.endswith("can run arbitrary code.")

@@ -133,6 +133,13 @@ def test_smile_preset_trains_and_breaks_down_by_race(utkface_dir, tmp_path):
     _train(["--preset", "smile", "--dataset", str(utkface_dir), "--output-dir", str(out)])
     res = json.loads((out / "eval_results.json").read_text())
     assert res["label_names"] == ["happy", "neutral"] and res["num_samples"] == 9
+    # The positive class is happy (a smile), though it sorts first: metrics, config.json and card all say so.
+    assert res["positive_label"] == "happy"
+    happy = res["per_class"][0]
+    assert (res["precision"], res["recall"], res["f1"]) == (happy["precision"], happy["recall"], happy["f1"])
+    assert json.loads((out / "config.json").read_text())["positive_label"] == "happy"
+    card = (out / "README.md").read_text()
+    assert "Precision, recall and F1 of the positive class, `happy`." in card and "Recall (happy)" in card
     report = tmp_path / "report"  # the data options default to the folder's training_args.json
     assert main(["evaluate", str(out), "--group-by", "race,age:0-12,13-59,60+", "--n-boot", "50",
                  "--output-dir", str(report)]) == 0
@@ -140,3 +147,33 @@ def test_smile_preset_trains_and_breaks_down_by_race(utkface_dir, tmp_path):
     assert {r["group"] for r in sub["race"]} <= {*RACES, "missing"} and sum(r["support"] for r in sub["race"]) == 9
     assert all("accuracy" in r for r in sub["race"]) and sub["age"]
     assert "By race" in (report / "eval" / "report.md").read_text()
+    assert json.loads((report / "eval_results.json").read_text())["positive_label"] == "happy"
+
+
+@pytest.mark.parametrize("names, flag, expected", [
+    (["happy", "neutral"], None, "happy"),  # the one name that is not negative-like
+    (["laughter", "non-laughter"], None, "laughter"),
+    (["cat", "dog"], None, "dog"),  # nothing singles one out: the second in label order
+    (["cat", "dog"], "cat", "cat"),
+])
+def test_positive_class_rule(names, flag, expected):
+    from kernel_laugh.config import positive_label_index
+
+    index, why = positive_label_index(names, flag)
+    assert names[index] == expected and why
+
+
+def test_positive_label_errors_name_the_value():
+    from kernel_laugh.config import positive_label_index
+
+    with pytest.raises(KernelLaughError, match=r"--positive-label 'smile' is not one of the dataset's labels"):
+        positive_label_index(["happy", "neutral"], "smile")
+    with pytest.raises(KernelLaughError, match="only binary datasets"):
+        positive_label_index(FER2013_LABELS, "happy")
+    assert positive_label_index(FER2013_LABELS)[0] is None
+
+
+def test_every_binary_preset_names_its_positive_class():
+    assert {name: PRESETS[name].get("positive_label") for name in PRESETS} == {
+        "sample": "laughter", "brain": "laughter", "kernel-laughter": "laughter", "smile": "happy",
+        "fer2013": None, "emotion6": None}  # multi-class: no positive class

@@ -409,3 +409,26 @@ def test_fresh_venv_from_space_requirements_imports_app(tmp_path, tiny_model_dir
         assert run.returncode == 0 and "ok" in run.stdout, run.stdout[-2000:] + run.stderr[-4000:]
     finally:
         shutil.rmtree(venv, ignore_errors=True)  # several GB (torch): not left for pytest's kept temp folders
+
+
+@pytest.mark.parametrize("case", ["wrong folder", "no model", "hub offline"])
+def test_space_app_without_a_usable_model_says_so_in_one_line(case, tmp_path):
+    """`python space/app.py` offline with no model, a folder that is not a model, or a Hub id it cannot reach."""
+    env = {k: v for k, v in os.environ.items() if k != "KERNEL_LAUGH_MODEL"} | {"HF_HUB_OFFLINE": "1"}
+    app, args, named = SPACE / "app.py", [], ""
+    if case == "wrong folder":
+        (tmp_path / "not-a-model").mkdir()
+        args, named = ["--model", str(tmp_path / "not-a-model")], str(tmp_path / "not-a-model")
+    elif case == "no model":  # a copy of the Space whose README names no model
+        app = tmp_path / "app.py"
+        shutil.copy(SPACE / "app.py", app)
+        (tmp_path / "README.md").write_text("---\ntitle: x\nsdk: gradio\n---\n")
+        named = "KERNEL_LAUGH_MODEL"
+    else:
+        from kernel_laugh.demo import model_from_space_readme
+
+        named = model_from_space_readme(SPACE / "README.md")
+    done = subprocess.run([sys.executable, str(app), *args], capture_output=True, text=True, env=env, timeout=300)
+    err = done.stderr.strip()
+    assert done.returncode == 1 and "Traceback" not in err, err
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and named in err

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from kernel_laugh.checkpoints import PAUSE_ENV, checkpoint_dirs, resolve_checkpoint, save_checkpoint
+from kernel_laugh.checkpoints import PAUSE_ENV, checkpoint_dirs, resolve_checkpoint, save_checkpoint, write_run_id
 from kernel_laugh.cli import main, parse_train_args
 from kernel_laugh.config import CardConfig, DataConfig, HubConfig, ModelConfig, TrainConfig
 from kernel_laugh.data import EpochSampler, group_values
@@ -166,6 +166,32 @@ def test_lr_find_writes_a_plot_and_suggests_a_rate(tmp_path):
     assert json.loads((tmp_path / "lr_find.json").read_text())["suggested_lr"] == pytest.approx(float(found.group(1)), rel=1e-2)
 
 
+def test_lr_find_never_suggests_a_rate_outside_its_range_and_warns_without_a_descent(tmp_path, capsys):
+    from kernel_laugh.lr_find import suggest_lr
+
+    lrs = list(np.geomspace(1e-7, 1e-6, 30))
+    rng = np.random.default_rng(0)
+    flat = list(0.7 + 0.002 * rng.standard_normal(30))  # rates too small to move the loss
+    rising = list(np.linspace(0.7, 1.5, 30))  # lowest at the first rate: a tenth of it would leave the range
+    for losses in (flat, rising):
+        lr, clear = suggest_lr(lrs, losses)
+        assert lrs[0] <= lr <= lrs[-1] and not clear
+    wide = np.geomspace(1e-5, 1.0, 60)
+    falling = 1.0 - 0.8 / (1 + np.exp(-3 * (np.log10(wide) + 3)))  # falls fastest at 1e-3, then levels off
+    lr, clear = suggest_lr(list(wide), list(falling))
+    assert clear and 3e-4 <= lr <= 3e-3
+
+    # The command: a range too narrow to move the loss. Whatever the loss did, the suggestion is inside the
+    # range, and the warning is printed exactly when the loss did not clearly fall.
+    args = ["lr-find", *TINY, "--start-lr", "1e-7", "--end-lr", "1e-6", "--num-steps", "10", "--output-dir", str(tmp_path)]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    saved = json.loads((tmp_path / "lr_find.json").read_text())
+    assert 1e-7 <= saved["suggested_lr"] <= 1e-6
+    assert ("warning: no clear descent" in err) == (not saved["clear_descent"])
+    assert ("NO clear descent" in out) == (not saved["clear_descent"])
+
+
 def test_dataset_statistics_match_numpy_and_land_in_the_saved_config(tmp_path):
     from kernel_laugh.modeling import save_model
     from kernel_laugh.training import make_accelerator, setup
@@ -252,14 +278,23 @@ def test_checkpoints_keep_the_newest_complete_ones(tmp_path):
             (Path(path) / "model.safetensors").write_text("state")
 
     root = tmp_path / "checkpoints"
+    # Another run's checkpoints, newer by step number (a folder copied over, or left by an earlier run).
+    for step in (12, 14):
+        save_checkpoint(OneProcess(), root, step, {"global_step": step, "run_id": "old"}, None, keep=2)
+    write_run_id(root, "mine")
     for step in (2, 4, 6):
-        save_checkpoint(OneProcess(), root, step, {"global_step": step}, None, keep=2)
+        save_checkpoint(OneProcess(), root, step, {"global_step": step, "run_id": "mine"}, None, keep=2)
     (root / ".tmp-step-00000008").mkdir()  # a save that was killed
     (root / "step-00000010").mkdir()  # no progress.json: never complete
-    assert [p.name for p in checkpoint_dirs(root)] == ["step-00000004", "step-00000006"]
-    assert resolve_checkpoint("latest", root).name == "step-00000006"
+    # Keeping the newest 2 counts this run's only: its new checkpoints are never deleted for the old run's.
+    assert [p.name for p in checkpoint_dirs(root, "mine")] == ["step-00000004", "step-00000006"]
+    assert [p.name for p in checkpoint_dirs(root, "old")] == ["step-00000012", "step-00000014"]
+    assert resolve_checkpoint("latest", root).name == "step-00000006"  # never the other run's step 14
     with pytest.raises(KernelLaughError, match="no complete checkpoint"):
         resolve_checkpoint("latest", tmp_path / "none")
+    write_run_id(root, "third")
+    with pytest.raises(KernelLaughError, match=r"4 of other runs, never resumed"):
+        resolve_checkpoint("latest", root)
 
 
 def test_recipe_pieces():

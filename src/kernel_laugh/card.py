@@ -276,7 +276,8 @@ def _history_table(results: dict[str, Any]) -> str:
     if not history:
         return ""
     keys = list(dict.fromkeys(k for row in history for k in row))
-    names = {"epoch": "epoch", "train_loss": "train loss"}
+    names = {"epoch": "epoch", "train_loss": "train loss", "train_images_per_second": "train images/s",
+             "val_loss": "validation loss"}
     rows = [[(f"**{row.get(k)}**" if k == "epoch" and row.get("epoch") == results.get("best_epoch") else row.get(k)) for k in keys]
             for row in history]
     return _table([names.get(k, f"validation {k}") for k in keys], rows)
@@ -495,7 +496,9 @@ def render_card(results: dict[str, Any], training_args: dict[str, Any], model_co
     arch = model.get("architecture") or model_config.get("architecture", "model")
     metadata = card_metadata(results, training_args, card)
     task_title = text["title"] if task != "emotion" else f"{text['title']}, {len(names)} classes"
-    local_ref = train.get("output_dir") or "path/to/model-folder"
+    # Without a Hub id the snippets load the folder the card sits in, as ".": never the training machine's path,
+    # which would point nowhere once the folder is copied elsewhere.
+    local_ref = "."
     model_ref = card.model_id or local_ref
     # config.json is where the threshold lives for users; results carry it when they were measured at one.
     threshold = model_config.get("decision_threshold", results.get("decision_threshold"))
@@ -523,7 +526,7 @@ def render_card(results: dict[str, Any], training_args: dict[str, Any], model_co
         "out_of_scope": [*text["out_of_scope"], _COMMON_OUT_OF_SCOPE],
         "risks": _risks(results, task),
         "recommendations": _RECOMMENDATIONS,
-        "model_ref": model_ref,
+        "model_ref": model_ref, "local_folder": not card.model_id,
         "timm_ref": f"hf-hub:{card.model_id}" if card.model_id else f"local-dir:{local_ref}",
         "example_image": text["example"], "num_classes": len(names),
         "threshold": threshold, "positive_label": positive,

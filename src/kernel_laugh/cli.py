@@ -53,7 +53,8 @@ def _lr_find_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description="Train briefly on the training split while the learning rate grows exponentially "
                        "from --start-lr to --end-lr (the backbone at --backbone-lr-scale of it, head-only when "
                        "--freeze-epochs > 0, as training would start), then write OUTPUT_DIR/lr_find.png and "
-                       "lr_find.json and print a suggested --learning-rate. Takes every `train` flag.",
+                       "lr_find.json and print a suggested --learning-rate: always a rate inside the tested range, "
+                       "with a warning when the loss did not clearly fall. Takes every `train` flag.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _add_run_arguments(p)
     add_dataclass_arguments(p, LRFindConfig)
@@ -104,7 +105,10 @@ def cmd_lr_find(argv: list[str]) -> int:
     data_cfg, model_cfg, train_cfg, find_cfg = parse_lr_find_args(argv)
     result = lr_find(data_cfg, model_cfg, train_cfg, find_cfg)
     if result["is_main_process"]:
-        print(f"suggested learning rate: {result['suggested_lr']:.2e} (steepest fall of the smoothed loss; plot: "
+        if result["warning"]:
+            print(f"warning: {result['warning']}", file=sys.stderr)
+        how = "steepest fall of the smoothed loss" if result["clear_descent"] else "lowest smoothed loss; NO clear descent"
+        print(f"suggested learning rate: {result['suggested_lr']:.2e} ({how}; plot: "
               f"{result['plot']}). Train with --learning-rate {result['suggested_lr']:.2e}")
     return 0
 
@@ -329,7 +333,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
     _quiet_transformers()
     predictor = _predictor(args)
-    label = args.label or default_segment_label(predictor.label_names)
+    label = args.label or predictor.positive_label or default_segment_label(predictor.label_names)
     if label not in predictor.label_names:
         raise KernelLaughError(f"--label {label!r} is not one of the model's labels {predictor.label_names}")
     timeline = predict_timeline(predictor, args.video, fps=args.fps, crop=_video_crop(args), batch_size=args.batch_size)
@@ -380,7 +384,8 @@ def _add_video_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "--output-dir", dest="output", required=True, help="folder for the three files")
     p.add_argument("--fps", type=float, default=1.0, help="frames classified per second of video (default: %(default)s)")
     crop_options(p)
-    p.add_argument("--label", help="class whose segments to find (default: laughter, or a binary model's class 1)")
+    p.add_argument("--label", help="class whose segments to find (default: the positive_label in the model's "
+                   "config.json, else laughter, else a binary model's class 1)")
     p.add_argument("--on", type=float, default=0.6, help="probability that opens a segment (default: %(default)s)")
     p.add_argument("--off", type=float, default=0.4, help="probability below which a segment closes (default: %(default)s)")
     p.add_argument("--min-duration", type=float, default=1.0, help="shortest segment kept, in seconds (default: %(default)s)")
@@ -412,6 +417,15 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                        "held-out split; flags you give win.")
     p.add_argument("model", help="model folder (e.g. runs/sample)")
     add_dataclass_arguments(p, DataConfig)
+    # What --help shows is what parse_evaluate_args does: the data flags default to MODEL's training_args.json.
+    p.set_defaults(dataset=None)
+    for action in p._actions:
+        if action.dest == "dataset":
+            action.help = DataConfig.__dataclass_fields__["dataset"].metadata["help"] + \
+                " (default: the data MODEL was trained on, from MODEL/training_args.json)"
+        elif action.dest in DataConfig.__dataclass_fields__ and action.help and "%(default)s" in action.help:
+            action.help = action.help.replace("(default: %(default)s)", "(default: MODEL/training_args.json's, else "
+                                              "%(default)s)")
     add_dataclass_arguments(p, EvalConfig)
     return p
 

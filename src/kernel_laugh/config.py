@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -48,6 +49,13 @@ class DataConfig:
         default=None,
         metadata={"help": "Comma-separated class names to leave out of every split (the emotion6 preset drops FER2013's "
                   "rare 'disgust', as the Emotion Detective project did)."},
+    )
+    positive_label: str | None = field(
+        default=None,
+        metadata={"help": "Binary datasets: the class that precision, recall, F1, ROC/PR curves, decision thresholds, "
+                  "the card and the Space call positive (e.g. laughter, happy). Default: the one class whose name is "
+                  "not negative-like (non-..., no-..., not-..., neutral, other, background, none); if that does not "
+                  "single one out, the second class in label order. The choice is printed and saved in config.json."},
     )
     keep_disgust: bool = field(
         default=False,
@@ -153,10 +161,16 @@ class TrainConfig:
     checkpoint_steps: int = field(
         default=0, metadata={"help": "Also save the resumable state every this many optimiser steps (0 = only at each epoch end)."})
     keep_checkpoints: int = field(default=2, metadata={"help": "Keep this many newest checkpoints in OUTPUT_DIR/checkpoints."})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Train afresh into an --output-dir that already holds a run: first delete every file that run "
+                  "wrote (model, card, results, plots, eval/, checkpoints/). Without it such a folder is refused."},
+    )
     resume_from_checkpoint: str | None = field(
         default=None,
         metadata={"help": "Continue an interrupted run: 'latest' (the newest complete checkpoint in OUTPUT_DIR/checkpoints) "
-                  "or a checkpoint folder. Give the same settings as the interrupted run."},
+                  "or a checkpoint folder. 'latest' only ever picks a checkpoint of the run that owns OUTPUT_DIR; "
+                  "settings that differ from the checkpoint's run (model, data, epochs...) are listed and refused."},
     )
     report_to: str = field(
         default="none", metadata={"help": "Experiment tracker through Accelerate: 'tensorboard' writes OUTPUT_DIR/runs/; "
@@ -200,7 +214,8 @@ class HubConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # Small images, from scratch, a few epochs: trains in a couple of minutes on 2 CPU cores.
     "sample": dict(
-        dataset="sample", group_column="session", pretrained=False, image_size=64, crop_pct=1.0, crop_mode="squash",
+        dataset="sample", group_column="session", positive_label="laughter", pretrained=False, image_size=64,
+        crop_pct=1.0, crop_mode="squash",
         epochs=10, batch_size=32, learning_rate=2e-3, backbone_lr_scale=1.0, weight_decay=0.05, warmup_ratio=0.1,
         # Kept by validation loss: on 90 validation images several epochs tie on AUC or accuracy, and either alone
         # kept early epochs whose scores were badly calibrated (test accuracy 0.78 at AUC 0.97; a timeline
@@ -210,7 +225,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The flagship: Kernel Flow brain renders. Whole frame kept (blobs sit near the edges), no flips. Fine-tuning
     # recipe: one head-only epoch, then everything with the backbone at a tenth of the head's rate; labels come from
     # which clip a frame is in (noisy per frame), hence label smoothing.
-    "brain": dict(pretrained=True, image_size=224, crop_pct=1.0, crop_mode="squash", epochs=10, batch_size=16,
+    "brain": dict(positive_label="laughter", pretrained=True, image_size=224, crop_pct=1.0, crop_mode="squash",
+                  epochs=10, batch_size=16,
                   learning_rate=1e-3, backbone_lr_scale=0.1, freeze_epochs=1, label_smoothing=0.1, augmentation="brain",
                   early_stopping_patience=4),
 }
@@ -224,15 +240,46 @@ PRESETS["kernel-laughter"] = dict(PRESETS["brain"], dataset="evdev3/kernel-neura
 # dataset defaults are the public files' usual names; --dataset points elsewhere.
 _FACES = dict(pretrained=True, image_size=224, crop_pct=1.0, crop_mode="squash", augmentation="faces", epochs=10,
               batch_size=64, learning_rate=1e-3, backbone_lr_scale=0.1, freeze_epochs=1)
+# FER2013 and emotion6 are multi-class: no positive class (precision, recall and F1 are macro averages).
 # FER2013: the Kaggle CSV (emotion,pixels,Usage) or train/<class>/ test/<class>/ folders; 7 classes; accuracy is
 # what the literature reports.
-PRESETS["fer2013"] = dict(_FACES, dataset="fer2013.csv", best_metric="accuracy")
+PRESETS["fer2013"] = dict(_FACES, dataset="fer2013.csv", best_metric="accuracy", positive_label=None)
 # The Emotion Detective's 6 classes: 'disgust' (1.5% of FER2013) dropped; --keep-disgust keeps it. The other six
 # are still imbalanced (happy is 2.2x surprise), hence the class-balanced loss.
 PRESETS["emotion6"] = dict(PRESETS["fer2013"], drop_labels="disgust,disgusted", class_balance="loss")
 # Smile vs neutral: a folder with happy/ and neutral/ of UTKFace-named images (age_gender_race_datetime.jpg); age,
 # gender and race become metadata for `evaluate --group-by race,age`.
-PRESETS["smile"] = dict(_FACES, dataset="./smile", batch_size=32, best_metric="roc_auc")
+# The positive class is happy (a smile), not neutral, though 'happy' sorts first.
+PRESETS["smile"] = dict(_FACES, dataset="./smile", batch_size=32, best_metric="roc_auc", positive_label="happy")
+
+
+# Class names that mean "not the thing": the documented default rule for the positive class (and for the order of
+# the class folders `kernel-laugh frames` writes).
+NEGATIVE_LABEL = re.compile(r"^(non|no|not)[-_ ]|^(neutral|other|background|none)$", re.IGNORECASE)
+
+
+def positive_label_index(label_names: list[str], requested: str | None = None) -> tuple[int | None, str]:
+    """(index of the positive class, how it was chosen); (None, reason) for more than two classes.
+
+    ``requested`` (``--positive-label``) must be one of the two names. Without it: the one class whose name is not
+    negative-like (``NEGATIVE_LABEL``), else index 1, the second class in label order.
+    Raises KernelLaughError for a requested name that is not a label, or for a multi-class dataset.
+    """
+    from kernel_laugh.errors import KernelLaughError
+
+    if len(label_names) != 2:
+        if requested is not None:
+            raise KernelLaughError(f"--positive-label {requested!r}: only binary datasets have a positive class; this one "
+                                   f"has {len(label_names)} classes {label_names}")
+        return None, "multi-class: precision, recall and F1 are macro averages"
+    if requested is not None:
+        if requested not in label_names:
+            raise KernelLaughError(f"--positive-label {requested!r} is not one of the dataset's labels {label_names}")
+        return label_names.index(requested), "--positive-label"
+    positive = [i for i, name in enumerate(label_names) if not NEGATIVE_LABEL.search(name)]
+    if len(positive) == 1:
+        return positive[0], f"the only class not named like a negative ({label_names[1 - positive[0]]!r} is)"
+    return 1, "the second class in label order (no --positive-label given)"
 
 
 def _field_type(tp: Any) -> Any:
@@ -262,8 +309,9 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         if tp is bool:
             group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
         else:
+            # A help text that already says its default (e.g. "default: detected") is not told "default: None".
             group.add_argument(*flags, dest=f.name, type=tp, default=f.default, choices=f.metadata.get("choices"),
-                               help=f"{help_text} (default: %(default)s)")
+                               help=help_text if "(default: " in help_text else f"{help_text} (default: %(default)s)")
 
 
 def load_config_file(path: str | Path, fields: dict[str, Any]) -> dict[str, Any]:

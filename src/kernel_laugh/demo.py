@@ -445,6 +445,9 @@ class DemoApp:
         return str(paths["plot"]), table, [str(paths["timeline"]), str(paths["segments"])], summary
 
     def default_track_label(self) -> str:
+        """The model's positive class (config.json's positive_label), else laughter / happy, else class 1."""
+        if self.predictor.positive_label in self.labels:
+            return str(self.predictor.positive_label)
         return next((lab for lab in LABEL_TO_TRACK if lab in self.labels),
                     self.labels[1] if len(self.labels) == 2 else self.labels[0])
 

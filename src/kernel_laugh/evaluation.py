@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ import numpy as np
 
 from kernel_laugh.config import DataConfig
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.outputs import write_text_atomic
 
 if TYPE_CHECKING:  # torch, datasets and evaluate load in seconds: imported where used, so `--help` stays fast
     import datasets
@@ -215,12 +217,13 @@ def temperature_scaling(val_probs: np.ndarray, val_refs: np.ndarray, probs: np.n
 
 def store_decision_threshold(model_dir: str | Path, threshold: float, positive_label: str, details: dict[str, Any]) -> None:
     """Write ``decision_threshold`` and ``positive_label`` into config.json (transformers and timm ignore unknown
-    keys; ``inference.Predictor`` reads them)."""
+    keys; ``inference.Predictor`` reads them). The file is replaced (a new file renamed over it), never edited in
+    place, so nothing else that ever shared its contents changes with it."""
     path = Path(model_dir) / "config.json"
     config = json.loads(path.read_text())
     config |= {"decision_threshold": threshold, "positive_label": positive_label,
                "decision_threshold_selection": {k: v for k, v in details.items() if k != "threshold"}}
-    path.write_text(json.dumps(config, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(config, indent=2) + "\n")
 
 
 # ---- the whole evaluation ------------------------------------------------------------------------------
@@ -246,7 +249,7 @@ def evaluate_model(model_dir: str | Path, data_cfg: DataConfig, cfg: EvalConfig)
 
     model_config = read_config(model_dir)  # fails first, with a clear message, when there is no model
     names = list(model_config["label_names"])
-    positive = names.index(model_config["positive_label"]) if model_config.get("positive_label") in names else 1
+    positive = _positive_index(names, data_cfg.positive_label, model_config.get("positive_label"))
     _check_options(cfg, len(names))
     data, ds, subgroup_columns = _evaluation_data(data_cfg, cfg, names)  # bad data or columns fail before the model runs
     model = load_model(model_dir)
@@ -254,7 +257,7 @@ def evaluate_model(model_dir: str | Path, data_cfg: DataConfig, cfg: EvalConfig)
 
     results: dict[str, Any] = {"split": cfg.split, "model": str(model_dir), "dataset": data_cfg.dataset,
                                "synthetic": data_cfg.dataset == "sample", "split_method": data.description,
-                               "label_names": names, "split_sizes": {k: len(v) for k, v in data.splits.items()},
+                               "label_names": names, **({"positive_label": names[positive]} if len(names) == 2 else {}), "split_sizes": {k: len(v) for k, v in data.splits.items()},
                                "skipped_files": data.skipped}
     results |= _stored_threshold(model_config) if len(names) == 2 else {}
     results |= _fit_on_validation(model, data.splits, names, positive, probs, refs, data_cfg, cfg)
@@ -270,6 +273,9 @@ def evaluate_model(model_dir: str | Path, data_cfg: DataConfig, cfg: EvalConfig)
                             for col, values in subgroup_columns.items()}
 
     out = Path(cfg.output_dir or model_dir)
+    # The report folder is rewritten whole: plots of an earlier evaluation (top losses, subgroups) never linger
+    # beside a report that no longer describes them.
+    shutil.rmtree(out / REPORT_DIR, ignore_errors=True)
     if cfg.explain:
         results["explanations"] = write_explanations(model, ds, probs, refs, names, positive, threshold, cfg.explain,
                                                      out / REPORT_DIR)
@@ -277,6 +283,16 @@ def evaluate_model(model_dir: str | Path, data_cfg: DataConfig, cfg: EvalConfig)
         store_decision_threshold(model_dir, threshold, names[positive], results["threshold_selection"])
     write_results(results, out)
     return results
+
+
+def _positive_index(names: list[str], requested: str | None, saved: str | None) -> int:
+    """The positive class: --positive-label (the training run's, by default), else config.json's, else the rule of
+    ``config.positive_label_index``. 1 for multi-class models, where it is not used."""
+    from kernel_laugh.config import positive_label_index
+
+    if len(names) != 2:
+        return 1
+    return positive_label_index(names, requested or (saved if saved in names else None))[0]  # type: ignore[return-value]
 
 
 def _fits_threshold(cfg: EvalConfig) -> bool:
@@ -339,7 +355,7 @@ def write_results(results: dict[str, Any], out_dir: str | Path) -> Path:
     if path.is_file():
         previous = json.loads(path.read_text())
         results = {k: previous[k] for k in TRAINING_KEYS if k in previous and k not in results} | results
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(results, indent=2) + "\n")
     write_report(results, out / REPORT_DIR)
     return path
 
@@ -363,7 +379,7 @@ def write_report(results: dict[str, Any], report_dir: str | Path) -> Path:
         save_figure(calibration_figure(results), out / "calibration.png")
     for column, rows in (results.get("subgroups") or {}).items():
         save_figure(subgroup_figure(rows, column), out / subgroup_plot_name(column))
-    (out / "report.md").write_text(render_report(results))
+    write_text_atomic(out / "report.md", render_report(results))
     return out
 
 

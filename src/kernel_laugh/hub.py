@@ -13,6 +13,7 @@ checks for a token (``HF_TOKEN`` or the stored ``hf auth login``), before any ``
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +36,11 @@ SPACE_IGNORE_PATTERNS = [".git/*", "__pycache__/*", "*/__pycache__/*", "*.pyc", 
                          "*.egg-info/*", ".venv/*", "venv/*"]
 SPACE_MODEL_VARIABLE = "KERNEL_LAUGH_MODEL"  # space/app.py serves the model this names
 CARD_INPUTS = ("eval_results.json", "training_args.json", "config.json")
+# The model files every upload carries when the folder has them; anything else goes only when the current card,
+# results or evaluation report refers to it (``current_model_files``).
+MODEL_FILES = ("README.md", "config.json", "model.safetensors", "eval_results.json", "training_args.json")
+REPORT = "eval/report.md"
+_LINK = re.compile(r"\]\(([^)\s]+)\)")  # markdown link or image target
 NO_TOKEN = ("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token with write access); "
             "nothing was uploaded")
 
@@ -95,6 +101,34 @@ def _list_files(folder: Path, ignore: list[str]) -> tuple[list[str], list[str]]:
     return kept, [p for p in every if p not in set(kept)]
 
 
+def _relative_links(markdown: str) -> list[str]:
+    """Targets of the markdown's links and images that are files beside it (no URLs, no #anchors)."""
+    return [t for t in _LINK.findall(markdown) if "://" not in t and not t.startswith(("#", "/", "mailto:"))]
+
+
+def current_model_files(folder: str | Path, card_text: str | None = None) -> list[str]:
+    """The files of ``folder`` that belong to its current model: ``MODEL_FILES``, the plots its results record
+    (confusion_matrix.png, roc_curve.png), the evaluation report and every file the report links, and every file
+    ``card_text`` (a hand-kept README) links. Plots of an earlier model or evaluation are not among them."""
+    folder = Path(folder)
+    wanted = set(MODEL_FILES)
+    results = folder / "eval_results.json"
+    if results.is_file():
+        res = _read_json(results)
+        wanted |= {name for name, key in (("confusion_matrix.png", "confusion_matrix"), ("roc_curve.png", "roc_curve"))
+                   if res.get(key)}
+    if (folder / REPORT).is_file():
+        wanted.add(REPORT)
+        wanted |= {f"eval/{t}" for t in _relative_links((folder / REPORT).read_text())}
+    if card_text:
+        wanted |= set(_relative_links(card_text))
+    return sorted(p for p in wanted if (folder / p).is_file() and _inside(folder, p))
+
+
+def _inside(folder: Path, rel: str) -> bool:
+    return (folder / rel).resolve().is_relative_to(folder.resolve())
+
+
 def _size(n: int) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000 or unit == "GB":
@@ -143,11 +177,21 @@ class ModelUpload:
             lines.append(f"  {path}  {_size(self.sizes.get(path, 0))}{note}")
         if self.left_out:
             n = len(self.left_out)
-            lines.append(f"left out (training state and caches, never uploaded): {n} file{'s' if n != 1 else ''}")
-            tops = sorted({p.split("/", 1)[0] + ("/" if "/" in p else "") for p in self.left_out})
-            lines += [f"  {t}" for t in tops]
+            lines.append(f"left out (training state, caches, and files the current model's card and results do not "
+                         f"refer to): {n} file{'s' if n != 1 else ''}")
+            lines += [f"  {t}" for t in _collapse(self.left_out, self.files)]
         lines += ["card metadata:"] + [f"  {line}" for line in self.metadata().splitlines()]
         return "\n".join(lines)
+
+
+def _collapse(paths: list[str], kept: list[str]) -> list[str]:
+    """Left-out paths for display: a top-level folder none of whose files is uploaded as ``folder/``."""
+    kept_tops = {p.split("/", 1)[0] for p in kept if "/" in p}
+    out = set()
+    for p in paths:
+        top = p.split("/", 1)[0]
+        out.add(top + "/" if "/" in p and top not in kept_tops else p)
+    return sorted(out)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -167,8 +211,7 @@ def render_folder_card(folder: str | Path, model_id: str | None) -> str:
     known = CardConfig.__dataclass_fields__
     card_cfg = CardConfig(**{k: v for k, v in (args.get("CardConfig") or {}).items() if k in known})
     card_cfg.model_id = model_id
-    files, _ = _list_files(folder, MODEL_IGNORE_PATTERNS)
-    return render_card(results, args, config, card_cfg, files=files)
+    return render_card(results, args, config, card_cfg, files=_uploadable(folder))
 
 
 def _commit_message(folder: Path) -> tuple[str, str]:
@@ -189,6 +232,13 @@ def _commit_message(folder: Path) -> tuple[str, str]:
     return message, description
 
 
+def _uploadable(folder: Path, card_text: str | None = None) -> list[str]:
+    """``current_model_files``, never anything training state or caches (MODEL_IGNORE_PATTERNS)."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    return list(filter_repo_objects(current_model_files(folder, card_text), ignore_patterns=MODEL_IGNORE_PATTERNS))
+
+
 def plan_model_upload(model_dir: str | Path, repo_id: str, *, keep_readme: bool = False) -> ModelUpload:
     """Decide what ``push_model`` uploads. Offline, no token needed."""
     folder = Path(model_dir)
@@ -196,14 +246,15 @@ def plan_model_upload(model_dir: str | Path, repo_id: str, *, keep_readme: bool 
     for name in ("config.json", "model.safetensors"):
         if not (folder / name).is_file():
             raise KernelLaughError(f"{folder}: not a model folder ({name} not found)")
-    files, left_out = _list_files(folder, MODEL_IGNORE_PATTERNS)
     if not keep_readme and all((folder / name).is_file() for name in CARD_INPUTS):
         card, rendered = render_folder_card(folder, repo_id), True
     elif (folder / "README.md").is_file():
         card, rendered = (folder / "README.md").read_text(), False
     else:
         raise KernelLaughError(f"{folder}: no README.md, and no {', '.join(CARD_INPUTS)} to render a model card from")
-    files = sorted(set(files) | {"README.md"})
+    files = sorted(set(_uploadable(folder, None if rendered else card)) | {"README.md"})
+    every, _ = _list_files(folder, [])
+    left_out = [p for p in every if p not in set(files)]
     sizes = {p: (len(card.encode()) if p == "README.md" else (folder / p).stat().st_size) for p in files}
     message, description = _commit_message(folder)
     upload = ModelUpload(repo_id, folder, files, left_out, card, rendered, message, description, sizes)

@@ -8,6 +8,8 @@ only; anything else (a whole pickled model, custom classes) is refused and nothi
 from __future__ import annotations
 
 import pickle
+import re
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -35,20 +37,44 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     p = Path(path)
     if not p.is_file():
         raise KernelLaughError(f"{p}: no such file")
+    if not _looks_like_torch_save(p):
+        raise KernelLaughError(f"{p}: not a PyTorch checkpoint (torch.save writes a zip archive or a pickle; this "
+                               "file is neither)")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        found = _UNSUPPORTED.search(str(err))
+        if found is None:  # not a forbidden object: the pickle itself is broken (truncated, or not torch's)
+            detail = _WEIGHTS_ERROR.search(str(err))
+            raise KernelLaughError(f"{p}: not a readable PyTorch state dict (damaged or not written by torch.save"
+                                   + (f": {_ANSI.sub('', detail.group(1)).strip()}" if detail else "") + ")") from None
         raise KernelLaughError(
-            f"{p}: refused: the file holds pickled objects other than tensors ({str(err).splitlines()[0][:200]}). "
-            "Only plain state dicts are loaded, since unpickling anything else can run arbitrary code."
+            f"{p}: refused: it holds {found.group(1)}, not only tensors (a whole pickled model rather than a state "
+            "dict?). Only plain state dicts are loaded, since unpickling anything else can run arbitrary code."
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise KernelLaughError(f"{p}: not a readable PyTorch state dict ({str(err).splitlines()[0][:200]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, UnicodeDecodeError) as err:
+        # A damaged or foreign pickle fails inside the unpickler with whatever it tripped on (KeyError: 101...).
+        detail = _ANSI.sub("", str(err).strip().splitlines()[0]) if str(err).strip() else type(err).__name__
+        raise KernelLaughError(f"{p}: not a readable PyTorch state dict (damaged or not written by torch.save: "
+                               f"{type(err).__name__} {detail})") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]  # checkpoints that wrap the weights
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise KernelLaughError(f"{p}: expected a dict of tensors (a state dict), got {type(obj).__name__}")
     return obj
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's messages carry terminal colour codes
+_UNSUPPORTED = re.compile(r"Unsupported global: GLOBAL (\S+)")
+_WEIGHTS_ERROR = re.compile(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", re.S)
+
+
+def _looks_like_torch_save(path: Path) -> bool:
+    """A zip archive (torch.save since 1.6) or a pickle (protocol 2+ starts with 0x80; the legacy format too)."""
+    if zipfile.is_zipfile(path):
+        return True
+    with path.open("rb") as fh:
+        return fh.read(1) == b"\x80"
 
 
 def strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,10 +18,16 @@ import numpy as np
 
 from kernel_laugh.config import DataConfig, LRFindConfig, ModelConfig, TrainConfig
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.outputs import write_text_atomic
 from kernel_laugh.training import Run, make_accelerator, set_backbone_trainable, setup
+
+logger = logging.getLogger(__name__)
 
 SMOOTHING = 0.98  # exponential moving average of the loss, bias-corrected (as fastai)
 DIVERGED = 4.0  # stop once the smoothed loss is this many times its minimum
+CLEAR_DESCENT = 0.05  # a descent is clear when the smoothed loss falls at least 5 % below where it started
+NO_CLEAR_DESCENT = ("no clear descent: the smoothed loss never fell {drop:.0%} below its start in the tested range "
+                    "{start:.1e} to {end:.1e}; widen the range (--start-lr / --end-lr) or check the data")
 
 
 def lr_find(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, cfg: LRFindConfig) -> dict[str, Any]:
@@ -34,12 +41,16 @@ def lr_find(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig
     run = setup(data_cfg, model_cfg, train_cfg, make_accelerator(train_cfg, out))
     set_backbone_trainable(run.accelerator.unwrap_model(run.model), trainable=train_cfg.freeze_epochs == 0)
     lrs, losses = range_test(run, cfg)
-    suggested = suggest_lr(lrs, losses)
-    result = {"lrs": lrs, "losses": losses, "suggested_lr": suggested, "plot": str(out / "lr_find.png"),
-              "is_main_process": run.accelerator.is_main_process}
+    suggested, clear = suggest_lr(lrs, losses)
+    warning = None if clear else NO_CLEAR_DESCENT.format(drop=CLEAR_DESCENT, start=lrs[0], end=lrs[-1])
+    if warning:
+        logger.warning(warning)
+    result = {"lrs": lrs, "losses": losses, "suggested_lr": suggested, "clear_descent": clear, "warning": warning,
+              "plot": str(out / "lr_find.png"), "is_main_process": run.accelerator.is_main_process}
     if run.accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "lr_find.json").write_text(json.dumps({k: result[k] for k in ("lrs", "losses", "suggested_lr")}, indent=2) + "\n")
+        keys = ("lrs", "losses", "suggested_lr", "clear_descent", "warning")
+        write_text_atomic(out / "lr_find.json", json.dumps({k: result[k] for k in keys}, indent=2) + "\n")
         _save_plot(lrs, losses, suggested, out / "lr_find.png")
     run.accelerator.end_training()
     return result
@@ -77,22 +88,28 @@ def range_test(run: Run, cfg: LRFindConfig) -> tuple[list[float], list[float]]:
     return lrs, losses
 
 
-def suggest_lr(lrs: list[float], losses: list[float]) -> float:
-    """The rate where the smoothed loss falls fastest, before its minimum.
+def suggest_lr(lrs: list[float], losses: list[float]) -> tuple[float, bool]:
+    """(suggested rate, whether the loss clearly descended). The rate is always one of ``lrs``, so inside the
+    tested range.
 
-    The slope is taken across a quarter of a decade of rates on each side, not between neighbours, so a wiggle
-    of the noisy loss cannot win over the real descent; the first tenth of the curve (the moving average still
-    settling) is left out. With no descent to measure, a tenth of the rate at the minimum.
+    The rate where the smoothed loss falls fastest, before its minimum. The slope is taken across a quarter of a
+    decade of rates on each side, not between neighbours, so a wiggle of the noisy loss cannot win over the real
+    descent; the first tenth of the curve (the moving average still settling) is left out. The descent is clear
+    when the minimum lies ``CLEAR_DESCENT`` below the first loss and the steepest slope is a fall. Without a slope
+    to measure, the rate at the minimum (never one below the tested range, as a tenth of it could be).
+    Raises KernelLaughError when fewer than 5 steps ran before the loss diverged.
     """
     if len(lrs) < 5:
         raise KernelLaughError(f"lr-find: the loss diverged after {len(lrs)} steps; lower --start-lr")
     loss, log_lr = np.asarray(losses), np.log10(lrs)
     w = max(1, round((len(lrs) - 1) / (log_lr[-1] - log_lr[0]) / 4))  # points in a quarter decade
-    centres = np.arange(len(lrs) // 10 + w, int(np.argmin(loss)) + 1 - w)
+    lowest = int(np.argmin(loss))
+    fell = bool(loss[lowest] <= (1 - CLEAR_DESCENT) * loss[0])
+    centres = np.arange(len(lrs) // 10 + w, lowest + 1 - w)
     if len(centres) == 0:
-        return float(lrs[int(np.argmin(loss))] / 10)
+        return float(lrs[lowest]), False
     slopes = (loss[centres + w] - loss[centres - w]) / (log_lr[centres + w] - log_lr[centres - w])
-    return float(lrs[int(centres[np.argmin(slopes)])])
+    return float(lrs[int(centres[np.argmin(slopes)])]), fell and bool(slopes.min() < 0)
 
 
 def _forever(loader) -> Iterator[Any]:

@@ -113,14 +113,17 @@ def model_config_dict(model: torch.nn.Module) -> dict[str, Any]:
 
 
 def save_model(model: torch.nn.Module, out_dir: str | Path, extra_config: dict[str, Any] | None = None) -> Path:
-    """Write ``config.json`` and ``model.safetensors`` (never pickle) into ``out_dir``."""
+    """Write ``config.json`` and ``model.safetensors`` (never pickle) into ``out_dir``, each replaced atomically
+    with ordinary permissions (``outputs.write_atomic``: safetensors alone would leave the weights at 0600)."""
+    from kernel_laugh.outputs import write_atomic, write_text_atomic
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = model_config_dict(model) | (extra_config or {})
-    (out / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
     # contiguous() because safetensors refuses views; clone() breaks weights shared between tensors.
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    save_file(state, str(out / WEIGHTS_NAME), metadata={"format": "pt"})
+    write_atomic(out / WEIGHTS_NAME, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
+    write_text_atomic(out / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
     return out
 
 

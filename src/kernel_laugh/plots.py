@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -167,8 +168,13 @@ def image_grid_figure(images: list[Any], titles: list[str], ncols: int = 4, supt
 
 
 def save_figure(fig: Figure, path: Any) -> None:
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    """Write ``fig`` to ``path`` (format from its suffix) atomically, and close it."""
+    from kernel_laugh.outputs import write_atomic
+
+    try:
+        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)
 
 
 # ---- video timeline (kernel_laugh.video) --------------------------------------------------------------------

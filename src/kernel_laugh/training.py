@@ -12,10 +12,10 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import platform
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,15 +28,16 @@ from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from kernel_laugh.checkpoints import (pause_if_requested, remove_partial, resolve_checkpoint, restore_best,
-                                      save_checkpoint)
-from kernel_laugh.config import CardConfig, DataConfig, ModelConfig, TrainConfig
+from kernel_laugh.checkpoints import (folder_run_id, pause_if_requested, remove_partial, resolve_checkpoint, restore_best,
+                                      save_checkpoint, write_run_id)
+from kernel_laugh.config import CardConfig, DataConfig, ModelConfig, TrainConfig, positive_label_index
 from kernel_laugh.data import (EpochSampler, PreparedData, block_size, cache_resized, group_values, make_loader,
                                prepare_data)
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.metrics import compute_metrics, negative_log_likelihood
 from kernel_laugh.modeling import build_model, init_from_model, save_model
 from kernel_laugh.hardware import loader_workers, native_bf16, training_device
+from kernel_laugh.outputs import check_output_dir, clear_run, remove_leftovers, write_text_atomic
 from kernel_laugh.transforms import channel_statistics, eval_transform, split_first_resize, train_transform
 
 STATE_DIR = "checkpoints"  # resumable training state; hub.py never uploads it
@@ -57,6 +58,7 @@ class Run:
     train_dl: torch.utils.data.DataLoader
     val_dl: torch.utils.data.DataLoader
     test_dl: torch.utils.data.DataLoader
+    positive_label: int | None = None  # index into data.label_names; None for multi-class
 
 
 @dataclass
@@ -73,6 +75,8 @@ class Progress:
     stale_epochs: int = 0  # epochs since the best one, for early stopping
     history: list[dict[str, Any]] = field(default_factory=list)
     layout: dict[str, int] = field(default_factory=dict)  # what batch skipping relies on; checked on resume
+    run_id: str | None = None  # the run this state belongs to: `--resume-from-checkpoint latest` picks only its own
+    settings: dict[str, Any] = field(default_factory=dict)  # the run's settings (run_settings); compared on resume
 
 
 # ---- setup ---------------------------------------------------------------------------------------------
@@ -124,6 +128,9 @@ def setup(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     data = prepare_data(data_cfg)  # before the model: a bad dataset fails in seconds, not after a download
     if data.skipped and accelerator.is_main_process:
         print(f"skipped {len(data.skipped)} unreadable image(s):\n  " + "\n  ".join(data.skipped))
+    positive, why = positive_label_index(data.label_names, data_cfg.positive_label)
+    if positive is not None:
+        accelerator.print(f"positive class: {data.label_names[positive]} ({why})")
     model = build_task_model(model_cfg, data.label_names)
     if model_cfg.normalize == "dataset":  # into pretrained_cfg, so every loader (and the pipeline) applies it
         from kernel_laugh.data import undecoded
@@ -150,7 +157,7 @@ def setup(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     # The scheduler is stepped by hand once per optimiser step, so it is not prepared (a prepared scheduler steps
     # num_processes times per call) but registered, so save_state/load_state include it.
     accelerator.register_for_checkpointing(scheduler)
-    return Run(accelerator, data, model, optimizer, scheduler, loss_fn, train_dl, val_dl, test_dl)
+    return Run(accelerator, data, model, optimizer, scheduler, loss_fn, train_dl, val_dl, test_dl, positive)
 
 
 def _loaders(data: PreparedData, pcfg: dict[str, Any], cfg: TrainConfig, accelerator: Accelerator
@@ -301,6 +308,8 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, ca
     Returns the test results (also written to ``OUTPUT_DIR/eval_results.json``).
     """
     out = Path(train_cfg.output_dir)
+    # Read-only, on every process before any of them writes: a folder holding another run is refused.
+    check_output_dir(out, overwrite=train_cfg.overwrite_output_dir, resume=bool(train_cfg.resume_from_checkpoint))
     train_cfg = resolve_auto(train_cfg)  # what actually runs is what training_args.json and the card record
     accelerator = make_accelerator(train_cfg, out)
     try:
@@ -327,14 +336,24 @@ def resolve_auto(cfg: TrainConfig) -> TrainConfig:
 
 def _fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, card_cfg: CardConfig | None,
          accelerator: Accelerator, out: Path) -> dict[str, Any]:
+    if accelerator.is_main_process:
+        if train_cfg.overwrite_output_dir:
+            gone = clear_run(out)  # before setup, whose image cache lives in the folder too
+            if gone:
+                print(f"--overwrite-output-dir: removed the previous run's {', '.join(gone)} from {out}")
+        out.mkdir(parents=True, exist_ok=True)
+        remove_partial(out / STATE_DIR)  # a checkpoint half-written when a previous run was killed
+        remove_leftovers(out)  # temporary files of a write that was killed
+    accelerator.wait_for_everyone()
     run = setup(data_cfg, model_cfg, train_cfg, accelerator)
     layout = {"num_processes": accelerator.num_processes, "batches_per_epoch": len(run.train_dl),
               "batch_size": train_cfg.batch_size, "gradient_accumulation_steps": train_cfg.gradient_accumulation_steps}
-    progress = _resume(run, out, train_cfg, layout) if train_cfg.resume_from_checkpoint else Progress(layout=layout)
+    settings = run_settings(data_cfg, model_cfg, train_cfg)
+    progress = (_resume(run, out, train_cfg, layout, settings) if train_cfg.resume_from_checkpoint
+                else Progress(layout=layout, run_id=uuid.uuid4().hex, settings=settings))
     if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        remove_partial(out / STATE_DIR)  # a checkpoint half-written when a previous run was killed
-        (out / "training_args.json").write_text(json.dumps(_config_dict(data_cfg, model_cfg, train_cfg), indent=2) + "\n")
+        write_run_id(out / STATE_DIR, progress.run_id or "")  # this folder now belongs to this run
+        write_text_atomic(out / "training_args.json", json.dumps(_config_dict(data_cfg, model_cfg, train_cfg), indent=2) + "\n")
     # Trackers (--report-to) log on the main process only; hyperparameters as flat strings/numbers.
     accelerator.init_trackers("kernel-laugh", config=_flat_hparams(data_cfg, model_cfg, train_cfg))
 
@@ -370,7 +389,12 @@ def _validate(run: Run, epoch: int) -> dict[str, Any]:
     # Cross-entropy of the true class: rewards confident right answers and punishes confident wrong ones, so an
     # epoch picked by it has scores that can be thresholded (accuracy or AUC alone can pick a miscalibrated one).
     loss = negative_log_likelihood(probs, refs)
-    return compute_metrics(probs, refs, run.data.label_names, n_boot=0) | {"loss": loss}
+    return compute_metrics(probs, refs, run.data.label_names, n_boot=0, **_positive(run.positive_label)) | {"loss": loss}
+
+
+def _positive(index: int | None) -> dict[str, int]:
+    """compute_metrics' positive_label argument for a binary run (its default otherwise)."""
+    return {} if index is None else {"positive_label": index}
 
 
 def _end_epoch(run: Run, progress: Progress, epoch: int, loss: float, speed: float, val: dict[str, Any],
@@ -393,14 +417,12 @@ def _early_stop(progress: Progress, cfg: TrainConfig) -> bool:
 
 
 def _save_best(run: Run, out: Path) -> None:
-    """Write config.json + model.safetensors into ``out``, each replaced atomically (checkpoints hard-link them)."""
+    """Write config.json + model.safetensors into ``out``, each replaced atomically (checkpoints keep copies).
+    A binary model's config.json names its positive class, for evaluate, predict, the card and the Space."""
     if run.accelerator.is_main_process:
-        tmp = out / ".best.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        save_model(run.accelerator.unwrap_model(run.model), tmp)
-        for name in ("config.json", "model.safetensors"):
-            os.replace(tmp / name, out / name)
-        tmp.rmdir()
+        names = run.data.label_names
+        extra = {"positive_label": names[run.positive_label]} if run.positive_label is not None else None
+        save_model(run.accelerator.unwrap_model(run.model), out, extra_config=extra)
     run.accelerator.wait_for_everyone()
 
 
@@ -410,9 +432,16 @@ def _checkpoint(run: Run, progress: Progress, cfg: TrainConfig, out: Path) -> No
                     cfg.keep_checkpoints)
 
 
-def _resume(run: Run, out: Path, cfg: TrainConfig, layout: dict[str, int]) -> Progress:
+def _resume(run: Run, out: Path, cfg: TrainConfig, layout: dict[str, int], settings: dict[str, Any]) -> Progress:
     path = resolve_checkpoint(cfg.resume_from_checkpoint or "latest", out / STATE_DIR)
     progress = Progress(**json.loads((path / "progress.json").read_text()))
+    changed = [f"--{k.replace('_', '-')} {progress.settings[k]!r} -> {settings.get(k)!r}"
+               for k in progress.settings if progress.settings[k] != settings.get(k)]
+    if changed:
+        raise KernelLaughError(f"{path} belongs to a run with other settings ({'; '.join(changed)}): resume with the "
+                               "checkpoint's settings, or train afresh with --overwrite-output-dir")
+    if progress.run_id is None:  # a checkpoint from before checkpoints carried their run: adopt this folder's
+        progress.run_id = folder_run_id(out / STATE_DIR) or uuid.uuid4().hex
     if progress.layout != layout:
         raise KernelLaughError(f"{path} was saved with {progress.layout}, this run has {layout}: resume with the "
                                "same batch size, accumulation steps, number of processes and data")
@@ -427,11 +456,22 @@ def _resume(run: Run, out: Path, cfg: TrainConfig, layout: dict[str, int]) -> Pr
 
 
 def _config_dict(*cfgs: Any) -> dict[str, Any]:
-    """Settings by section, as training_args.json; ``--config`` reads it back. How a run was restarted is not a
-    setting of the run, so resume_from_checkpoint is left out."""
+    """Settings by section, as training_args.json; ``--config`` reads it back. How a run was started or restarted is
+    not a setting of the run, so resume_from_checkpoint and overwrite_output_dir are left out."""
     out = {type(c).__name__: dataclasses.asdict(c) for c in cfgs}
-    out.get("TrainConfig", {}).pop("resume_from_checkpoint", None)
+    for how in ("resume_from_checkpoint", "overwrite_output_dir"):
+        out.get("TrainConfig", {}).pop(how, None)
     return out
+
+
+# Settings that change how a run goes but not what it computes: a resumed run may differ from its checkpoint in these.
+NOT_RUN_SETTINGS = {"output_dir", "num_workers", "cache_images", "report_to", "keep_checkpoints", "checkpoint_steps",
+                    "resume_from_checkpoint", "overwrite_output_dir"}
+
+
+def run_settings(*cfgs: Any) -> dict[str, Any]:
+    """The settings that define a run (flag name → value), saved in its checkpoints and compared on resume."""
+    return {k: v for c in cfgs for k, v in dataclasses.asdict(c).items() if k not in NOT_RUN_SETTINGS}
 
 
 def _flat_hparams(*cfgs: Any) -> dict[str, Any]:
@@ -465,12 +505,14 @@ def _finish(accelerator, model, test_dl, data: PreparedData, out: Path, progress
     test = data.splits["test"]
     col = data_cfg.group_column
     groups = group_values(test, col) if col and (block_size(col) or col in test.column_names) else None
+    positive = positive_label_index(data.label_names, data_cfg.positive_label)[0]
     results = {"split": "test", "dataset": data_cfg.dataset, "synthetic": data_cfg.dataset == "sample",
                "split_method": data.description, "label_names": data.label_names,
+               **({"positive_label": data.label_names[positive]} if positive is not None else {}),
                "best_epoch": progress.best_epoch, "best_metric": train_cfg.best_metric,
                "validation_best": progress.best_metric, "history": progress.history,
                "skipped_files": data.skipped, "split_sizes": {k: len(v) for k, v in data.splits.items()}}
-    results |= compute_metrics(probs, refs, data.label_names, groups=groups)
+    results |= compute_metrics(probs, refs, data.label_names, groups=groups, **_positive(positive))
     if accelerator.is_main_process:
         _write_outputs(out, results, data_cfg, model_cfg, train_cfg, card_cfg or CardConfig())
     accelerator.end_training()  # closes the trackers' files
@@ -482,7 +524,7 @@ def _write_outputs(out: Path, results: dict[str, Any], data_cfg: DataConfig, mod
     from kernel_laugh.card import render_card
     from kernel_laugh.plots import confusion_matrix_figure, roc_figure, save_figure
 
-    (out / "eval_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_text_atomic(out / "eval_results.json", json.dumps(results, indent=2) + "\n")
     save_figure(confusion_matrix_figure(results, results["label_names"]), out / "confusion_matrix.png")
     if results.get("roc_curve"):
         save_figure(roc_figure(results), out / "roc_curve.png")
@@ -492,6 +534,6 @@ def _write_outputs(out: Path, results: dict[str, Any], data_cfg: DataConfig, mod
     env = {"python": platform.python_version(), "torch": torch.__version__}
     # CardConfig too: `kernel-laugh push` re-renders the card for the repo and needs the run's license / dataset id.
     training_args = _config_dict(data_cfg, model_cfg, train_cfg, card_cfg) | {"environment": env}
-    (out / "training_args.json").write_text(json.dumps(training_args, indent=2) + "\n")
+    write_text_atomic(out / "training_args.json", json.dumps(training_args, indent=2) + "\n")
     model_config = json.loads((out / "config.json").read_text())
-    (out / "README.md").write_text(render_card(results, training_args, model_config, card_cfg))
+    write_text_atomic(out / "README.md", render_card(results, training_args, model_config, card_cfg))

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from kernel_laugh.config import NEGATIVE_LABEL
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.readers import frames
 from kernel_laugh.readers.frames import Box, VideoInfo, probe  # noqa: F401 - re-exported: the one frame reader
@@ -182,7 +183,7 @@ def segments_for(segments: list[Segment], video: str | Path) -> list[Segment]:
     return mine
 
 
-_NEGATIVE = re.compile(r"^(non|no|not)[-_ ]|^(neutral|other|background|none)$", re.IGNORECASE)
+_NEGATIVE = NEGATIVE_LABEL  # the same rule that picks the positive class when none is given
 
 
 def _class_dirs(out: Path, labels: Iterable[str], classes: Sequence[str] | None, default_label: str | None) -> dict[str, str]:
