@@ -172,7 +172,10 @@ def test_subgroup_table_on_known_per_group_accuracy():
         assert rows[g]["support"] == sizes[g]
         assert np.isclose(rows[g]["accuracy"], right[g] / sizes[g])
         assert rows[g]["accuracy_ci_low"] <= rows[g]["accuracy"] <= rows[g]["accuracy_ci_high"]
-    assert rows["young"]["accuracy_ci_low"] == 1.0  # all right in every resample
+    # All 40 right: not a zero-width interval but Clopper-Pearson's for 40 of 40, [0.025^(1/40), 1].
+    assert rows["young"]["accuracy_ci_high"] == 1.0
+    assert rows["young"]["accuracy_ci_low"] == pytest.approx(0.025 ** (1 / 40), abs=1e-9)
+    assert all(r["groups"] == r["support"] and not r["too_small"] for r in rows.values())  # frames independent
 
 
 def test_macro_averages_skip_classes_absent_from_a_subset():

@@ -405,8 +405,9 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p = sub.add_parser("evaluate", help="measure a model folder on a split: eval_results.json and an eval/ report",
                        description="Run MODEL over a split and write OUTPUT_DIR/eval_results.json and OUTPUT_DIR/eval/ "
                        "(report.md with the per-class and summary tables, confusion_matrix.png, roc.png, pr.png, "
-                       "calibration.png, subgroup plots). Every headline metric gets a 95 percent bootstrap interval that "
-                       "resamples whole groups of --group-column (clips, sessions). The data options default to the "
+                       "calibration.png, subgroup plots). Every headline metric gets a 95 percent interval whose spread "
+                       "is measured between groups of --group-column (clips, sessions): cluster-robust and Obuchowski "
+                       "intervals with few-groups degrees of freedom, honest with only a handful of groups. The data options default to the "
                        "ones in MODEL/training_args.json, so with no --dataset the model is measured on its own "
                        "held-out split; flags you give win.")
     p.add_argument("model", help="model folder (e.g. runs/sample)")
