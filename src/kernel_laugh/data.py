@@ -310,7 +310,8 @@ def split_indices(labels: np.ndarray, groups: np.ndarray | None, fractions: tupl
                     filled[target] += int(members.sum())
                     taken[target] += 1
             out = tuple(np.flatnonzero(which == s) for s in (0, 1, 2))
-        wanted = [out[0]] + [o for o, f, c in zip(out[1:], fractions, group_counts) if f > 0 or c]  # 0.0: empty on purpose
+        # A 0.0 share with no group count is left empty on purpose.
+        wanted = [out[0]] + [o for o, f, c in zip(out[1:], fractions, group_counts) if f > 0 or c is not None]
         if all(len(np.unique(labels[o])) == len(classes) for o in wanted):
             return out  # type: ignore[return-value]
     raise KernelLaughError(

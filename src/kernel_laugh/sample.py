@@ -65,10 +65,10 @@ def generate_sample(n: int = 600, size: int = 96, seed: int = 42, n_sessions: in
     """``n`` records ``{"image": PIL.Image, "label": int, "session": str}``; same seed, same images.
 
     ``size`` is the frame height; the width is 4/3 of it, like the 1050x800 brain crops. ``n_sessions`` defaults
-    to one per 10 frames (at most 60): the default 600 frames give 60 sessions, so a 15% test split holds 9 of
+    to one per 10 frames, at least 20 and at most 60: the default 600 frames give 60 sessions, so a 15% test split holds 9 of
     them, enough for an interval over sessions to mean something.
     """
-    n_sessions = n_sessions or max(2, min(60, n // 10))
+    n_sessions = n_sessions or min(60, max(20, n // 10))
     rng = np.random.default_rng(seed)
     h, w = size, round(size * 4 / 3)
     sessions = []
