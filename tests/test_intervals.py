@@ -113,3 +113,38 @@ def test_jackknife_says_why_when_it_cannot_measure_spread():
     low, high, why = jackknife_interval(lambda idx: float(np.mean(idx)) / 30, codes, 3, 14.5 / 30)
     assert why is None and 0 <= low < high <= 1
     assert jackknife_interval(lambda idx: 0.5, np.zeros(10, int), 1, 0.5)[2] == "fewer than 2 groups"
+
+
+def test_paired_auc_difference_without_groups_is_delongs_and_groups_widen_it():
+    from kernel_laugh.intervals import paired_auc_difference
+
+    rng = np.random.default_rng(3)
+    codes = np.repeat(np.arange(12), 20)
+    y = rng.random(240) < 0.5
+    shared = rng.normal(size=12)[codes]  # a session effect both models see
+    a = y * 0.8 + shared + rng.normal(size=240)
+    b = y * 1.6 + shared + rng.normal(size=240)
+    dl = delong_test(y, a, b)
+    diff, low, high, why = paired_auc_difference(y, a, b, np.arange(240), 240)
+    assert why is None and diff == pytest.approx(dl["difference"], abs=1e-12)
+    assert (high - low) / 2 == pytest.approx(stats.t.ppf(0.975, 239) * dl["se"], rel=1e-6)  # DeLong's variance
+    diff_g, low_g, high_g, _ = paired_auc_difference(y, a, b, codes, 12)
+    assert diff_g == diff and 0 < low_g < high_g and high_g - low_g > high - low
+
+
+def test_paired_comparison_of_a_better_model_on_the_same_frames():
+    from kernel_laugh.comparison import paired_comparison
+
+    rng = np.random.default_rng(4)
+    groups = np.repeat([f"clip-{i}" for i in range(10)], 30)
+    refs = (rng.random(300) < 0.5).astype(int)
+    weak = 1 / (1 + np.exp(-(refs - 0.5) * 0.6 - rng.normal(size=300)))
+    strong = 1 / (1 + np.exp(-(refs - 0.5) * 5 - rng.normal(size=300)))
+    res = paired_comparison([np.stack([1 - p, p], 1) for p in (weak, strong)], refs, ["no", "yes"], "yes", groups)
+    assert res["groups"] == 10 and res["grouped"] and list(res["comparisons"][0]["differences"])[:2] == ["accuracy", "precision"]
+    d = res["comparisons"][0]["differences"]
+    assert 0 < d["accuracy"]["ci_low"] < d["accuracy"]["difference"] < d["accuracy"]["ci_high"]
+    assert 0 < d["roc_auc"]["ci_low"] < d["roc_auc"]["ci_high"]
+    assert d["ece"]["ci_low"] is None or d["ece"]["ci_low"] < d["ece"]["ci_high"]
+    assert res["comparisons"][0]["mcnemar"]["p_value"] < 0.001
+    assert res["metrics"][1]["accuracy"] - res["metrics"][0]["accuracy"] == pytest.approx(d["accuracy"]["difference"])

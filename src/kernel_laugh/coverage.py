@@ -17,7 +17,6 @@ the chosen ones; ``python scripts/interval_coverage.py`` prints the whole table)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import numpy as np
 from scipy import stats
@@ -162,5 +161,3 @@ def coverage_table(groups: tuple[int, ...] = (3, 5, 10, 30), iccs: tuple[float, 
             rows += [{"metric": "roc_auc", "groups": g, "icc": icc, "method": k, **coverage(v, truth)} for k, v in auc_methods.items()]
     return rows
 
-
-CandidateFn = Callable[..., dict[str, Intervals]]

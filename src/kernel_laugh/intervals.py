@@ -272,34 +272,81 @@ def jackknife_units(codes: np.ndarray, n_groups: int, seed: int = 0) -> tuple[np
     return unit_of_group[codes], MAX_JACKKNIFE_GROUPS
 
 
-def jackknife_interval(statistic: Callable[[np.ndarray], "float | None"], codes: np.ndarray, n_groups: int,
-                       estimate: float | None, seed: int = 0) -> tuple[float | None, float | None, str | None]:
-    """95% grouped-jackknife interval of ``statistic(index (n,)) -> value`` around ``estimate``:
-    var = (U-1)/U * sum_u (theta_(-u) - mean)^2 over the U deletion units, estimate +- t_{U-1} sqrt(var), clipped
-    to [0, 1] (every metric here lives there). Returns (low, high, reason): None and a reason where fewer than 2
-    units leave a value, or every deletion gives the same value (no measurable spread)."""
-    if estimate is None:
-        return None, None, "the metric is undefined on this split"
+def jackknife_keeps(codes: np.ndarray, n_groups: int, seed: int = 0) -> list[np.ndarray]:
+    """Frame indices kept in each grouped-jackknife replicate: all frames but one deletion unit's."""
     units, u = jackknife_units(codes, n_groups, seed)
-    if u < 2:
-        return None, None, TOO_FEW_GROUPS
     order = np.argsort(units, kind="stable")
     bounds = np.searchsorted(units[order], np.arange(u + 1))
-    values = []
-    for k in range(u):
-        keep = np.concatenate([order[: bounds[k]], order[bounds[k + 1]:]])
-        v = statistic(keep)
-        if v is not None:
-            values.append(v)
-    if len(values) < 2:
+    return [np.sort(np.concatenate([order[: bounds[k]], order[bounds[k + 1]:]])) for k in range(u)]
+
+
+def jackknife_from_replicates(replicates: list["float | None"], estimate: float | None,
+                              bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[float | None, float | None, str | None]:
+    """95% grouped-jackknife interval from the leave-one-unit-out values: var = (U-1)/U * sum_u (theta_(-u) -
+    mean)^2, estimate +- t_{U-1} sqrt(var), clipped to ``bounds`` (every metric here lives in [0, 1]; a difference
+    of two in [-1, 1]). Returns (low, high,
+    reason): None and a reason where fewer than 2 replicates are defined or all are equal (no measurable spread)."""
+    if estimate is None:
+        return None, None, "the metric is undefined on this split"
+    if len(replicates) < 2:
+        return None, None, TOO_FEW_GROUPS
+    theta = np.asarray([v for v in replicates if v is not None], dtype=float)
+    if len(theta) < 2:
         return None, None, "fewer than 2 groups leave the metric defined when one is removed"
-    theta = np.asarray(values, dtype=float)
-    u_used = len(theta)
-    var = (u_used - 1) / u_used * np.sum((theta - theta.mean()) ** 2)
+    u = len(theta)
+    var = (u - 1) / u * np.sum((theta - theta.mean()) ** 2)
     if not var > 1e-18:
         return None, None, "removing any one group leaves the value unchanged, so its spread cannot be measured"
-    half = float(_t(u_used - 1) * np.sqrt(var))
-    return max(0.0, estimate - half), min(1.0, estimate + half), None
+    half = float(_t(u - 1) * np.sqrt(var))
+    return max(bounds[0], estimate - half), min(bounds[1], estimate + half), None
+
+
+# ---- paired differences of two models on the same frames -----------------------------------------------
+
+PAIRED_MEAN = "paired cluster-robust CR2 t interval, Bell-McCaffrey df"
+PAIRED_AUC = "paired Obuchowski 1997 clustered AUC variance, t with Bell-McCaffrey df"
+PAIRED_JACKKNIFE = "paired grouped jackknife, t with G-1 df"
+NO_DISAGREEMENT = "the two models agree on every frame this metric counts, so the difference has no measurable spread"
+
+
+def paired_mean_difference(values_a: np.ndarray, values_b: np.ndarray, codes: np.ndarray, n_groups: int,
+                           ) -> tuple[float | None, float | None, float | None, str | None]:
+    """Mean of b - a over frames (e.g. correct_b - correct_a: the accuracy difference) with a 95% interval:
+    the CR2 variance of the per-frame differences over groups (both models resampled on the same groups) and a
+    t critical value on Bell-McCaffrey df. Returns (difference, low, high, reason when no interval)."""
+    d = np.asarray(values_b, dtype=float) - np.asarray(values_a, dtype=float)  # (N,)
+    mean, var, _, df = cr_proportion(d, codes, n_groups)
+    mean, var, df = float(mean), float(var), float(df)
+    if not np.isfinite(df):
+        return _num(mean), None, None, TOO_FEW_GROUPS
+    if not var > 0:
+        return mean, None, None, NO_DISAGREEMENT
+    half = float(_t(df) * np.sqrt(var))
+    return mean, max(-1.0, mean - half), min(1.0, mean + half), None
+
+
+def paired_auc_difference(is_positive: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray, codes: np.ndarray,
+                          n_groups: int) -> tuple[float | None, float | None, float | None, str | None]:
+    """AUC(b) - AUC(a) on the same frames with a 95% interval from Obuchowski's clustered variance of the
+    difference (correlation between the models included) and t on Bell-McCaffrey df. (diff, low, high, reason)."""
+    ca, cb = (auc_components(is_positive, s, codes, n_groups) for s in (scores_a, scores_b))
+    diff, var = float(cb["auc"] - ca["auc"]), float(obuchowski_variance(cb, ca))
+    df = float(bell_mccaffrey_df(ca["m"] + ca["n"]))
+    if not np.isfinite(var):
+        return _num(diff), None, None, "a class is missing, or lies in fewer than 2 groups"
+    if not var > 0:
+        return diff, None, None, NO_DISAGREEMENT
+    half = float(_t(df) * np.sqrt(var))
+    return diff, max(-1.0, diff - half), min(1.0, diff + half), None
+
+
+def jackknife_interval(statistic: Callable[[np.ndarray], "float | None"], codes: np.ndarray, n_groups: int,
+                       estimate: float | None, seed: int = 0) -> tuple[float | None, float | None, str | None]:
+    """95% grouped-jackknife interval of ``statistic(kept frame indices) -> value`` around ``estimate`` (see
+    ``jackknife_from_replicates``)."""
+    if estimate is None:
+        return None, None, "the metric is undefined on this split"
+    return jackknife_from_replicates([statistic(keep) for keep in jackknife_keeps(codes, n_groups, seed)], estimate)
 
 
 def _num(x: Any) -> float | None:

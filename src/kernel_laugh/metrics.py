@@ -321,9 +321,9 @@ def clustered_intervals(probs: np.ndarray, refs: np.ndarray, groups: np.ndarray 
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = iv._num(low), iv._num(high)
         methods[name] = iv.KORN_GRAUBARD
         if out[f"{name}_ci_low"] is None:
-            frames = include if include is not None else np.ones(len(refs), bool)
-            reasons[name] = iv.TOO_FEW_GROUPS + (" hold a frame it counts" if include is not None else "")
-            reasons[name] = reasons[name] if len(np.unique(codes[frames])) < 2 else "not estimable on this split"
+            counted = codes if include is None else codes[include]
+            reasons[name] = (f"{iv.TOO_FEW_GROUPS} hold a frame it counts" if len(np.unique(counted)) < 2
+                             else "not estimable on this split")
     if binary:
         _, low, high = iv.auc_interval(refs == positive_label, probs[:, positive_label], codes, g)
         out["roc_auc_ci_low"], out["roc_auc_ci_high"] = iv._num(low), iv._num(high)
