@@ -44,13 +44,14 @@ class CompareConfig:
     device: str | None = field(default=None, metadata={"help": "'cpu', 'cuda', 'cuda:1'... (default: a GPU if there is one)."})
 
 
-def shared_task(label_sets: list[list[str]], data_labels: list[str], positive_label: str | None,
+def shared_task(label_sets: list[list[str]], data_labels: list[str] | None, positive_label: str | None,
                 stored_positive: str | None) -> tuple[list[str], str | None]:
     """(label names the comparison uses, positive label or None for a multi-class comparison).
 
     Same labels in every model: those (binary: ``positive_label``, else the first model's stored positive label,
     else the second class). Different labels: ``positive_label`` against the rest, which every model and the data
-    must know; otherwise a ``KernelLaughError`` saying so in one line."""
+    must know (``data_labels`` None: the data is not checked yet); otherwise a ``KernelLaughError`` saying so in
+    one line."""
     same = all(set(names) == set(label_sets[0]) for names in label_sets)
     if same and positive_label is None:
         names = label_sets[0]
@@ -59,7 +60,7 @@ def shared_task(label_sets: list[list[str]], data_labels: list[str], positive_la
         shown = "; ".join(f"model {i + 1}: {names}" for i, names in enumerate(label_sets))
         raise KernelLaughError(f"the models have different labels ({shown}); compare them on a shared task with "
                                "--positive-label NAME")
-    for i, names in enumerate([*label_sets, data_labels]):
+    for i, names in enumerate([*label_sets] + ([data_labels] if data_labels is not None else [])):
         if positive_label not in names:
             where = f"model {i + 1}" if i < len(label_sets) else "the dataset"
             raise KernelLaughError(f"--positive-label {positive_label!r} is not among the labels of {where} ({names})")
@@ -86,6 +87,7 @@ def compare_models(model_dirs: list[str], data_cfg: DataConfig, cfg: CompareConf
         raise KernelLaughError("compare needs at least two models")
     configs = [read_config(d) for d in model_dirs]  # a missing model fails before any work
     label_sets = [list(c["label_names"]) for c in configs]
+    shared_task(label_sets, None, cfg.positive_label, configs[0].get("positive_label"))  # refuse before reading data
     data = prepare_data(data_cfg)
     ds = select_split(data.splits, cfg.split)
     data_labels = ds.features["label"].names
