@@ -5,15 +5,15 @@ Metrics take class *probabilities*, not hard labels, wherever a ranking is neede
 predictions (as the original project computed it) is a different, meaningless number.
 
 Layout: small numpy functions compute each number (``confusion``, ``roc_auc``, ``average_precision``,
-``calibration``...); the ``evaluate.Metric`` classes wrap them for a whole split; the bootstrap calls the
-same functions hundreds of times (an ``evaluate`` compute per resample would spend its time writing Arrow
-tables). Under several processes the caller gathers predictions first (``accelerator.gather_for_metrics`` in
+``calibration``...); the ``evaluate.Metric`` classes wrap them for a whole split; the intervals
+(``clustered_intervals``, built on ``kernel_laugh.intervals``) call the same functions once per jackknife
+replicate (an ``evaluate`` compute per replicate would spend its time writing Arrow tables). Under several processes the caller gathers predictions first (``accelerator.gather_for_metrics`` in
 ``training.predict_probs``), so every function here sees each sample exactly once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import datasets
@@ -252,42 +252,6 @@ def _per_class_curves(scores: np.ndarray, y: np.ndarray, curve: Callable[..., tu
 
 # ---- uncertainty ---------------------------------------------------------------------------------------
 
-def bootstrap_indices(n: int, groups: np.ndarray | None = None, n_boot: int = 500, seed: int = 0) -> Iterator[np.ndarray]:
-    """``n_boot`` resamples of ``range(n)`` with replacement. With ``groups`` (N,), whole groups are drawn:
-    frames of one clip or session are not independent, and resampling them one by one would make the
-    interval too narrow. Each resample then holds every member of a drawn group, as often as it was drawn."""
-    rng = np.random.default_rng(seed)
-    if groups is None:
-        for _ in range(n_boot):
-            yield rng.integers(0, n, n)
-        return
-    _, unit = np.unique(np.asarray(groups).astype(str), return_inverse=True)
-    members = [np.flatnonzero(unit == u) for u in range(unit.max() + 1)]
-    for _ in range(n_boot):
-        yield np.concatenate([members[j] for j in rng.integers(0, len(members), len(members))])
-
-
-def bootstrap_ci(probs: np.ndarray, refs: np.ndarray, groups: np.ndarray | None = None, n_boot: int = 500,
-                 seed: int = 0, positive_label: int = 1, threshold: float | None = None, n_bins: int = 10,
-                 ) -> dict[str, float | None]:
-    """95% percentile intervals, as ``<metric>_ci_low`` / ``<metric>_ci_high``, for every metric in
-    ``INTERVAL_METRICS``. A resample where a metric is undefined (e.g. AUC with one class) is skipped for
-    that metric; None when no resample defines it, and None throughout when ``groups`` holds a single group
-    (one clip says nothing about the clip-to-clip spread, and every resample would be that same clip)."""
-    draws: dict[str, list[float]] = {m: [] for m in INTERVAL_METRICS}
-    if groups is not None and len(np.unique(np.asarray(groups).astype(str))) < 2:
-        n_boot = 0
-    for idx in bootstrap_indices(len(refs), groups, n_boot, seed):
-        for name, value in headline_metrics(probs[idx], refs[idx], positive_label, threshold, n_bins).items():
-            if value is not None:
-                draws[name].append(value)
-    out: dict[str, float | None] = {}
-    for name, values in draws.items():
-        out[f"{name}_ci_low"] = float(np.percentile(values, 2.5)) if values else None
-        out[f"{name}_ci_high"] = float(np.percentile(values, 97.5)) if values else None
-    return out
-
-
 def clustered_intervals(probs: np.ndarray, refs: np.ndarray, groups: np.ndarray | None = None, positive_label: int = 1,
                         threshold: float | None = None, n_bins: int = 10, seed: int = 0) -> dict[str, Any]:
     """95% intervals for every metric in ``INTERVAL_METRICS`` that stay honest with few groups
@@ -332,7 +296,7 @@ def clustered_intervals(probs: np.ndarray, refs: np.ndarray, groups: np.ndarray 
             reasons["roc_auc"] = "a class is missing, or lies in fewer than 2 groups"
     rest = [m for m in INTERVAL_METRICS if m not in methods]
     replicates = [headline_metrics(probs[keep], refs[keep], positive_label, threshold, n_bins)
-                  for keep in iv.jackknife_keeps(codes, g, seed)]
+                  for keep in iv.jackknife_keeps(codes, g, seed)] if g >= 2 else []  # one group: nothing to remove
     for name in rest:
         low, high, why = iv.jackknife_from_replicates([r[name] for r in replicates], estimate[name])
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = low, high
