@@ -37,6 +37,23 @@ def test_train_sample_writes_hub_ready_folder(trained_dir):
     assert not (trained_dir / ".cache").exists()  # the decoded-image cache lives only as long as the run
 
 
+def test_sample_model_intervals_name_their_method_and_groups_and_have_width(trained_dir):
+    res = json.loads((trained_dir / "eval_results.json").read_text())
+    assert res["ci_groups"] >= 8 and "groups per split" in res["split_method"]  # the test split holds >= 8 sessions
+    assert f"{res['ci_groups']} groups (clips/sessions)" in res["ci_method"]
+    assert res["ci_methods"]["accuracy"].startswith("cluster-robust CR2") and "Obuchowski" in res["ci_methods"]["roc_auc"]
+    for m in ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "ece"):
+        low, high = res[f"{m}_ci_low"], res[f"{m}_ci_high"]
+        if low is None:  # not estimable: then it says why, and shows no interval
+            assert m in res["ci_not_estimable"], m
+            continue
+        assert low < high and low <= res[m] <= high, (m, low, res[m], high)
+    for where in ("README.md", "eval/report.md"):
+        text = (trained_dir / where).read_text()
+        assert f"95% intervals over {res['ci_groups']} groups (clips/sessions)" in text, where
+        assert "Korn-Graubard" in text and "Obuchowski" in text, where
+
+
 def test_pipeline_and_timm_load_the_trained_folder(trained_dir, tmp_path):
     from kernel_laugh.sample import generate_sample
 

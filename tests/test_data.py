@@ -123,3 +123,26 @@ def test_image_cache_feeds_the_loader_the_same_pixels_as_decoding_every_epoch(tm
         for key in [(0, 11), (5, 12), (len(ds) - 1, 13)]:  # (index, augmentation seed), as the EpochSampler yields
             (x, y), (x_cached, y_cached) = direct[key], fast[key]
             assert y == y_cached and torch.equal(x, x_cached)
+
+
+def test_grouped_split_counts_groups_warns_when_few_and_takes_a_number_of_groups(caplog):
+    cfg = DataConfig(dataset="sample", sample_size=200, sample_image_size=24, group_column="session",
+                     test_groups=6, validation_groups=3)
+    with caplog.at_level("WARNING", logger="kernel_laugh.data"):
+        data = prepare_data(cfg)
+    sessions = {k: set(v["session"]) for k, v in data.splits.items()}
+    assert (len(sessions["train"]), len(sessions["validation"]), len(sessions["test"])) == (11, 3, 6)
+    assert "groups per split: train 11, validation 3, test 6" in data.description
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("validation split holds only 3 groups" in m for m in warned)
+    assert not any("test split" in m for m in warned)  # 6 test sessions: no warning
+    with pytest.raises(KernelLaughError, match="give --group-column"):
+        prepare_data(DataConfig(dataset="sample", sample_size=40, sample_image_size=24, test_groups=2))
+    with pytest.raises(KernelLaughError, match="only 20"):
+        prepare_data(DataConfig(dataset="sample", sample_size=200, sample_image_size=24, group_column="session",
+                                test_groups=15, validation_groups=5))
+
+
+def test_the_default_sample_has_at_least_8_sessions_in_test():
+    data = prepare_data(DataConfig(dataset="sample", sample_image_size=24, group_column="session"))
+    assert len(set(data.splits["test"]["session"])) >= 8 and len(data.splits["test"]) == 90

@@ -48,7 +48,7 @@ def test_evaluate_writes_results_report_and_plots(evaluated):
     assert res["split"] == "test" and res["synthetic"] is True and res["num_samples"] == 90
     for m in HEADLINE + ("ece",):
         assert res[f"{m}_ci_low"] <= res[m] <= res[f"{m}_ci_high"], m
-    assert "groups" in res["ci_method"]  # the sample's sessions are resampled as units
+    assert "9 groups" in res["ci_method"] and res["ci_groups"] == 9  # spread measured between the test sessions
     report = (model / "eval" / "report.md").read_text()
     assert "## Per class" in report and "macro avg" in report and "weighted avg" in report and "support" in report
     assert "## Summary" in report and "ROC AUC" in report and "PR AUC" in report and "95% interval" in report
@@ -91,6 +91,10 @@ def test_calibration_and_subgroups_in_results(evaluated):
     rows = res["subgroups"]["session"]
     assert sum(r["support"] for r in rows) == 90 and len(rows) >= 2
     assert all("accuracy" in r and "accuracy_ci_low" in r for r in rows)
+    # One session per row: no interval (not a zero-width one), and the row is flagged as too small.
+    assert all(r["groups"] == 1 and r["too_small"] and r["accuracy_ci_low"] is None for r in rows)
+    report = (evaluated[0] / "eval" / "report.md").read_text()
+    assert "too small to say anything about" in report and "⚠" in report
 
 
 def test_training_writes_the_same_report(trained_dir):

@@ -7,8 +7,8 @@ from sklearn.metrics import (accuracy_score, average_precision_score, confusion_
 from sklearn.preprocessing import label_binarize
 
 from kernel_laugh.errors import KernelLaughError
-from kernel_laugh.metrics import (INTERVAL_METRICS, apply_temperature, bootstrap_ci, bootstrap_indices, calibration,
-                                  compute_metrics, decide, fit_temperature, subgroup_metrics, threshold_for_target)
+from kernel_laugh.metrics import (INTERVAL_METRICS, apply_temperature, calibration, clustered_intervals, compute_metrics,
+                                  decide, fit_temperature, subgroup_metrics, threshold_for_target)
 
 
 def _binary(n=200, seed=0, ties=False):
@@ -72,23 +72,13 @@ def test_seven_class_metrics_match_sklearn():
 
 def test_every_headline_metric_gets_an_interval_around_it():
     probs, refs = _binary()
-    res = compute_metrics(probs, refs, ["a", "b"], n_boot=200)
+    res = compute_metrics(probs, refs, ["a", "b"], n_boot=1)
     for m in INTERVAL_METRICS:
         assert res[f"{m}_ci_low"] <= res[m] <= res[f"{m}_ci_high"], m
         assert res[f"{m}_ci_low"] < res[f"{m}_ci_high"], m
 
 
-def test_group_bootstrap_resamples_whole_groups():
-    groups = np.repeat(["clip-a", "clip-b", "clip-c", "clip-d", "clip-e"], [3, 5, 2, 7, 4])
-    members = {g: set(np.flatnonzero(groups == g)) for g in np.unique(groups)}
-    for idx in bootstrap_indices(len(groups), groups, n_boot=50, seed=3):
-        counts = np.bincount(idx, minlength=len(groups))
-        for g, rows in members.items():
-            drawn = {int(counts[i]) for i in rows}
-            assert len(drawn) == 1, f"group {g} was split: {drawn}"  # every member drawn equally often
-
-
-def test_group_bootstrap_interval_is_wider_for_correlated_frames():
+def test_interval_over_clips_is_wider_for_correlated_frames():
     # 20 clips of 15 frames; within a clip the model is either right on every frame or wrong on every frame.
     rng = np.random.default_rng(0)
     groups = np.repeat(np.arange(20), 15)
@@ -96,10 +86,11 @@ def test_group_bootstrap_interval_is_wider_for_correlated_frames():
     right_clip = rng.random(20) < 0.7
     pos = np.where(right_clip[groups], refs, 1 - refs) * 0.8 + 0.1
     probs = np.stack([1 - pos, pos], 1)
-    by_frame = bootstrap_ci(probs, refs, None, n_boot=300)
-    by_clip = bootstrap_ci(probs, refs, groups, n_boot=300)
+    by_frame = clustered_intervals(probs, refs, None)
+    by_clip = clustered_intervals(probs, refs, groups)
     width = lambda ci: ci["accuracy_ci_high"] - ci["accuracy_ci_low"]  # noqa: E731
     assert width(by_clip) > 2 * width(by_frame)
+    assert by_clip["ci_groups"] == 20 and by_frame["ci_groups"] == 300
 
 
 @pytest.mark.parametrize("target", [0.5, 0.8, 0.9, 0.95, 1.0])
@@ -172,7 +163,10 @@ def test_subgroup_table_on_known_per_group_accuracy():
         assert rows[g]["support"] == sizes[g]
         assert np.isclose(rows[g]["accuracy"], right[g] / sizes[g])
         assert rows[g]["accuracy_ci_low"] <= rows[g]["accuracy"] <= rows[g]["accuracy_ci_high"]
-    assert rows["young"]["accuracy_ci_low"] == 1.0  # all right in every resample
+    # All 40 right: not a zero-width interval but Clopper-Pearson's for 40 of 40, [0.025^(1/40), 1].
+    assert rows["young"]["accuracy_ci_high"] == 1.0
+    assert rows["young"]["accuracy_ci_low"] == pytest.approx(0.025 ** (1 / 40), abs=1e-9)
+    assert all(r["groups"] == r["support"] and not r["too_small"] for r in rows.values())  # frames independent
 
 
 def test_macro_averages_skip_classes_absent_from_a_subset():

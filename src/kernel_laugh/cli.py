@@ -24,6 +24,7 @@ EXAMPLES = """examples:
   kernel-laugh predict runs/sample frame.png --json
   kernel-laugh evaluate runs/sample --target-recall 0.9 --calibrate --explain 8   # report in runs/sample/eval/
   kernel-laugh explain runs/sample frame.png --output frame_gradcam.png
+  kernel-laugh compare runs/original runs/brain --dataset frames/ --group-column segment --positive-label laughter
   kernel-laugh demo runs/sample --port 7860                        # the Space's app, locally
   kernel-laugh sample --output-dir data/synthetic                  # the sample as an ImageFolder
   kernel-laugh push runs/brain --repo-id me/kernel-laugh-resnet18 --dry-run   # what would be uploaded
@@ -411,8 +412,9 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p = sub.add_parser("evaluate", help="measure a model folder on a split: eval_results.json and an eval/ report",
                        description="Run MODEL over a split and write OUTPUT_DIR/eval_results.json and OUTPUT_DIR/eval/ "
                        "(report.md with the per-class and summary tables, confusion_matrix.png, roc.png, pr.png, "
-                       "calibration.png, subgroup plots). Every headline metric gets a 95 percent bootstrap interval that "
-                       "resamples whole groups of --group-column (clips, sessions). The data options default to the "
+                       "calibration.png, subgroup plots). Every headline metric gets a 95 percent interval whose spread "
+                       "is measured between groups of --group-column (clips, sessions): cluster-robust and Obuchowski "
+                       "intervals with few-groups degrees of freedom, honest with only a handful of groups. The data options default to the "
                        "ones in MODEL/training_args.json, so with no --dataset the model is measured on its own "
                        "held-out split; flags you give win.")
     p.add_argument("model", help="model folder (e.g. runs/sample)")
@@ -469,6 +471,50 @@ def cmd_evaluate(argv: list[str]) -> int:
     return 0
 
 
+def _compare_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from kernel_laugh.comparison import CompareConfig
+
+    p = sub.add_parser("compare", help="is model B better than model A? paired differences on the same images",
+                       description="Score every MODEL on the same split (each with its own preprocessing) and write "
+                       "OUTPUT_DIR/compare.json, compare.md and compare.png: each model's metrics with 95 percent "
+                       "intervals, and for each model after the first the paired difference (model - first) with a 95 "
+                       "percent interval over the same clips/sessions for both, plus DeLong's test (ROC AUC) and "
+                       "McNemar's test (accuracy). Models with different labels are compared on --positive-label against "
+                       "the rest. The data options default to the first model's training_args.json.")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="two or more model folders (the first is the reference)")
+    add_dataclass_arguments(p, DataConfig)
+    add_dataclass_arguments(p, CompareConfig)
+    return p
+
+
+def cmd_compare(argv: list[str]) -> int:
+    import datasets
+
+    from kernel_laugh.comparison import CompareConfig, compare_models
+    from kernel_laugh.evaluation import training_data_defaults
+
+    datasets.disable_progress_bars()
+    p = _compare_parser(argparse.ArgumentParser(prog="kernel-laugh").add_subparsers())
+    first, _ = p.parse_known_args(argv)
+    p.set_defaults(**{"dataset": None} | training_data_defaults(first.models[0]))
+    ns = p.parse_args(argv)
+    if ns.dataset is None:
+        raise KernelLaughError(f"give --dataset: {ns.models[0]} has no training_args.json to take the data from")
+    cfg = from_namespace(CompareConfig, ns)
+    r = compare_models(ns.models, from_namespace(DataConfig, ns), cfg)
+    tag = " (SYNTHETIC sample)" if r.get("synthetic") else ""
+    for i, pair in enumerate(r["comparisons"], start=2):
+        shown = []
+        for m in ("accuracy", "roc_auc"):
+            d = pair["differences"].get(m)
+            if d and d["difference"] is not None:
+                ci = f" [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]" if d["ci_low"] is not None else " (no interval)"
+                shown.append(f"{m} {d['difference']:+.3f}{ci}")
+        print(f"model {i} - model 1{tag}: " + ", ".join(shown) + f" over {r['groups']} {'groups' if r['grouped'] else 'frames'}")
+    print(f"report: {Path(cfg.output_dir) / 'compare.md'}")
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from kernel_laugh.explain import gradcam_overlay
     from kernel_laugh.modeling import load_model
@@ -492,6 +538,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def _add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
     _evaluate_parser(sub)  # parsed on its own in main(): its data defaults come from the model folder
+    _compare_parser(sub)  # likewise, from the first model's folder
     p = sub.add_parser("explain", help="Grad-CAM overlay: which regions of an image drive the model's decision",
                        description="Write IMAGE with the Grad-CAM heat map of the backbone's last convolutional stage "
                        "on top (red: regions that raise the target class's score most).")
@@ -563,6 +610,8 @@ def main(argv: list[str] | None = None) -> int:
             return (cmd_train if argv[0] == "train" else cmd_lr_find)(argv[1:])
         if argv[:1] == ["evaluate"] and not any(a in ("-h", "--help") for a in argv[1:]):
             return cmd_evaluate(argv[1:])  # its data flags default to the model folder's training_args.json
+        if argv[:1] == ["compare"] and not any(a in ("-h", "--help") for a in argv[1:]):
+            return cmd_compare(argv[1:])
         args = build_parser().parse_args(argv)
         if not getattr(args, "func", None):
             build_parser().print_help()

@@ -38,6 +38,13 @@ class DataConfig:
     )
     validation_fraction: float = field(default=0.15, metadata={"help": "Share of data for validation when the source has no validation split."})
     test_fraction: float = field(default=0.15, metadata={"help": "Share of data for test when the source has no test split."})
+    test_groups: int | None = field(
+        default=None,
+        metadata={"help": "Put this many whole groups of --group-column in the test split instead of --test-fraction of "
+                  "the frames (an interval over groups needs several: at least 5, better 10)."},
+    )
+    validation_groups: int | None = field(
+        default=None, metadata={"help": "Like --test-groups, for the validation split.", "aliases": ["--val-groups"]})
     max_corrupt_fraction: float = field(
         default=0.05,
         metadata={"help": "Corrupt images in a folder up to this share are skipped and listed; more stops the run before training."},

@@ -32,6 +32,8 @@ load_image_file = read_image  # the former name, kept for callers of kernel_laug
 
 logger = logging.getLogger(__name__)
 
+MIN_EVAL_GROUPS = 5  # fewer groups in validation or test: intervals are wide and model selection is noisy
+
 SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
                  "val": "validation", "dev": "validation", "test": "test", "testing": "test"}
 IMAGE_COLUMNS = ("image", "img", "pixel_values", "file", "file_name", "path", "filepath")
@@ -323,10 +325,21 @@ def standardise(ds: datasets.Dataset, cfg: DataConfig, where: str) -> datasets.D
 # ---- splits --------------------------------------------------------------------------------------------
 
 def split_indices(labels: np.ndarray, groups: np.ndarray | None, fractions: tuple[float, float], seed: int,
+                  group_counts: tuple[int | None, int | None] = (None, None),
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded (train, validation, test) indices. With ``groups``, each group lands in one split only;
-    without, the split is stratified by label. Retries a few seeds until every split holds every class."""
+    """Seeded (train, validation, test) indices. With ``groups``, each group lands in one split only, and
+    ``group_counts`` (validation, test) asks for a number of whole groups instead of a share of frames; without,
+    the split is stratified by label. Retries a few seeds until every split holds every class."""
     n, classes = len(labels), np.unique(labels)
+    if any(c is not None for c in group_counts):
+        if groups is None:
+            raise KernelLaughError("--test-groups / --val-groups count groups: give --group-column too")
+        if any(c is not None and c < 1 for c in group_counts):
+            raise KernelLaughError("--test-groups / --val-groups must be at least 1")
+        available = len(np.unique(groups))
+        if sum(c or 0 for c in group_counts) >= available:
+            raise KernelLaughError(f"--test-groups / --val-groups ask for {sum(c or 0 for c in group_counts)} groups, "
+                                   f"but the data has only {available}: none would be left for training")
     for attempt in range(50):
         rng = np.random.default_rng(seed + attempt)
         if groups is None:  # stratified: take each split's share from every class
@@ -341,15 +354,22 @@ def split_indices(labels: np.ndarray, groups: np.ndarray | None, fractions: tupl
         else:  # whole groups, in shuffled order, fill test then validation; the rest is train
             uniq = rng.permutation(np.unique(groups))
             which = np.zeros(n, dtype=int)
-            filled = {1: 0, 2: 0}
+            filled, taken = {1: 0, 2: 0}, {1: 0, 2: 0}
+
+            def wants(s: int) -> bool:  # s: 1 validation, 2 test
+                count = group_counts[s - 1]
+                return taken[s] < count if count is not None else filled[s] < fractions[s - 1] * n
+
             for g in uniq:
                 members = groups == g
-                target = next((s for s in (2, 1) if filled[s] < fractions[s - 1] * n), 0)
+                target = next((s for s in (2, 1) if wants(s)), 0)
                 which[members] = target
                 if target:
                     filled[target] += int(members.sum())
+                    taken[target] += 1
             out = tuple(np.flatnonzero(which == s) for s in (0, 1, 2))
-        wanted = [out[0]] + [o for o, f in zip(out[1:], fractions) if f > 0]  # a 0.0 share is left empty on purpose
+        # A 0.0 share with no group count is left empty on purpose.
+        wanted = [out[0]] + [o for o, f, c in zip(out[1:], fractions, group_counts) if f > 0 or c is not None]
         if all(len(np.unique(labels[o])) == len(classes) for o in wanted):
             return out  # type: ignore[return-value]
     raise KernelLaughError(
@@ -397,7 +417,8 @@ def prepare_data(cfg: DataConfig, require_group_column: bool = True) -> Prepared
     train = raw["train"]
     groups = group_values(train, cfg.group_column)
     fracs = (cfg.validation_fraction if "validation" in missing else 0.0, cfg.test_fraction if "test" in missing else 0.0)
-    tr, va, te = split_indices(np.array(train["label"]), groups, fracs, cfg.split_seed)
+    counts = (cfg.validation_groups if "validation" in missing else None, cfg.test_groups if "test" in missing else None)
+    tr, va, te = split_indices(np.array(train["label"]), groups, fracs, cfg.split_seed, counts)
     out = {"train": train.select(tr)}
     for split, idx in (("validation", va), ("test", te)):
         out[split] = raw[split] if split in raw else train.select(idx)
@@ -406,8 +427,29 @@ def prepare_data(cfg: DataConfig, require_group_column: bool = True) -> Prepared
         block = block_size(cfg.group_column)
         how = (f"in blocks of {block} consecutive frames (no block on two sides)" if block
                else f"grouped by {cfg.group_column!r} (no group on two sides)")
-    desc = f"{', '.join(missing)} carved from train: seeded split (seed {cfg.split_seed}) {how}{ungrouped}{left_note}"
-    return PreparedData(datasets.DatasetDict(out), names, desc, skipped, dict(left.counts))
+    desc = f"{', '.join(missing)} carved from train: seeded split (seed {cfg.split_seed}) {how}{ungrouped}"
+    if groups is not None:
+        carved = {"train": groups[tr]} | {s: groups[idx] for s, idx in (("validation", va), ("test", te)) if s in missing}
+        given = {s: group_values(raw[s], cfg.group_column) for s in ("validation", "test")
+                 if s in raw and _has_groups(raw[s], cfg.group_column)}
+        desc += "; " + _report_group_counts(carved | given)
+    return PreparedData(datasets.DatasetDict(out), names, desc + left_note, skipped, dict(left.counts))
+
+
+def _has_groups(ds: datasets.Dataset, group_column: str) -> bool:
+    return bool(block_size(group_column)) or group_column in ds.column_names
+
+
+def _report_group_counts(groups_by_split: dict[str, np.ndarray]) -> str:
+    """'groups per split: train 42, validation 9, test 9', with a warning when validation or test holds fewer
+    than ``MIN_EVAL_GROUPS``: their intervals are then wide and their model selection noisy."""
+    counts = {split: len(np.unique(g)) for split, g in groups_by_split.items()}
+    for split in ("validation", "test"):
+        if split in counts and 0 < len(groups_by_split[split]) and counts[split] < MIN_EVAL_GROUPS:
+            logger.warning("the %s split holds only %d groups (fewer than %d): its intervals will be wide and say little; "
+                           "add groups or ask for more with --%s-groups", split, counts[split], MIN_EVAL_GROUPS,
+                           "test" if split == "test" else "val")
+    return "groups per split: " + ", ".join(f"{split} {c}" for split, c in counts.items())
 
 
 # ---- loaders -------------------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ def model_panel(model: str | Path, predictor: Predictor, results: dict[str, Any]
         n = results.get("num_samples", "?")
         lines.append(f"**Held-out {results.get('split', 'test')} split ({n} images):** " + " · ".join(metrics))
     if results.get("ci_method"):
-        lines.append(f"_Intervals: {results['ci_method']}._")
+        lines.append(f"_Intervals: {str(results['ci_method']).rstrip('.')}._")
     return "\n\n".join(lines)
 
 

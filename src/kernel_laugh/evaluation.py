@@ -69,7 +69,9 @@ class EvalConfig:
         metadata={"help": "Add a Grad-CAM grid of the N most confidently wrong images and, for binary models, the mean "
                   "Grad-CAM over correctly classified positive images."},
     )
-    n_boot: int = field(default=1000, metadata={"help": "Bootstrap resamples for the 95 percent intervals (0: none)."})
+    n_boot: int = field(default=1000, metadata={"help": "0: no intervals. Otherwise 95 percent intervals over the "
+                                                "clips/sessions (the methods are named in the report; the value is "
+                                                "kept for old scripts and no longer counts resamples)."})
     n_bins: int = field(default=10, metadata={"help": "Confidence bins for the reliability diagram and ECE."})
     batch_size: int = field(default=32, metadata={"help": "Images per forward pass."})
     device: str | None = field(default=None, metadata={"help": "'cpu', 'cuda', 'cuda:1'... (default: a GPU if there is one)."})
@@ -265,7 +267,7 @@ def evaluate_model(model_dir: str | Path, data_cfg: DataConfig, cfg: EvalConfig)
     groups = _bootstrap_groups(ds, data_cfg)
     if data_cfg.group_column and groups is None:
         results["interval_grouping"] = (f"could not be grouped: {data_cfg.dataset} has no {data_cfg.group_column!r} "
-                                        "column, so the bootstrap resamples single images (intervals may be too narrow "
+                                        "column, so each image counts as its own group (intervals may be too narrow "
                                         "if images of one clip or session are alike)")
     results |= compute_metrics(probs, refs, names, groups=groups, positive_label=positive, n_boot=cfg.n_boot,
                                threshold=threshold, n_bins=cfg.n_bins)
@@ -335,8 +337,8 @@ def _fit_on_validation(model: torch.nn.Module, splits: datasets.DatasetDict, nam
 
 
 def _bootstrap_groups(ds: datasets.Dataset, data_cfg: DataConfig) -> np.ndarray | None:
-    """Group ids of the clip/session column (or ``block:N``) the data was split by: the bootstrap resamples
-    these groups as units, as training does for its held-out split."""
+    """Group ids of the clip/session column (or ``block:N``) the data was split by: intervals measure spread
+    between these groups, as training does for its held-out split."""
     from kernel_laugh.data import block_size, group_values
 
     column = data_cfg.group_column

@@ -5,15 +5,15 @@ Metrics take class *probabilities*, not hard labels, wherever a ranking is neede
 predictions (as the original project computed it) is a different, meaningless number.
 
 Layout: small numpy functions compute each number (``confusion``, ``roc_auc``, ``average_precision``,
-``calibration``...); the ``evaluate.Metric`` classes wrap them for a whole split; the bootstrap calls the
-same functions hundreds of times (an ``evaluate`` compute per resample would spend its time writing Arrow
-tables). Under several processes the caller gathers predictions first (``accelerator.gather_for_metrics`` in
+``calibration``...); the ``evaluate.Metric`` classes wrap them for a whole split; the intervals
+(``clustered_intervals``, built on ``kernel_laugh.intervals``) call the same functions once per jackknife
+replicate (an ``evaluate`` compute per replicate would spend its time writing Arrow tables). Under several processes the caller gathers predictions first (``accelerator.gather_for_metrics`` in
 ``training.predict_probs``), so every function here sees each sample exactly once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import datasets
@@ -25,7 +25,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from kernel_laugh.errors import KernelLaughError
 
-# The numbers of the report's summary table; each gets a 95% bootstrap interval.
+# The numbers of the report's summary table; each gets a 95% interval (clustered_intervals).
 HEADLINE = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")
 INTERVAL_METRICS = HEADLINE + ("ece",)
 BinaryMetric = Callable[[np.ndarray, np.ndarray], "float | None"]  # (is_positive (N,), scores (N,)) → value
@@ -252,40 +252,72 @@ def _per_class_curves(scores: np.ndarray, y: np.ndarray, curve: Callable[..., tu
 
 # ---- uncertainty ---------------------------------------------------------------------------------------
 
-def bootstrap_indices(n: int, groups: np.ndarray | None = None, n_boot: int = 500, seed: int = 0) -> Iterator[np.ndarray]:
-    """``n_boot`` resamples of ``range(n)`` with replacement. With ``groups`` (N,), whole groups are drawn:
-    frames of one clip or session are not independent, and resampling them one by one would make the
-    interval too narrow. Each resample then holds every member of a drawn group, as often as it was drawn."""
-    rng = np.random.default_rng(seed)
-    if groups is None:
-        for _ in range(n_boot):
-            yield rng.integers(0, n, n)
-        return
-    _, unit = np.unique(np.asarray(groups).astype(str), return_inverse=True)
-    members = [np.flatnonzero(unit == u) for u in range(unit.max() + 1)]
-    for _ in range(n_boot):
-        yield np.concatenate([members[j] for j in rng.integers(0, len(members), len(members))])
+def clustered_intervals(probs: np.ndarray, refs: np.ndarray, groups: np.ndarray | None = None, positive_label: int = 1,
+                        threshold: float | None = None, n_bins: int = 10, seed: int = 0) -> dict[str, Any]:
+    """95% intervals for every metric in ``INTERVAL_METRICS`` that stay honest with few groups
+    (``kernel_laugh.intervals``; methods chosen by the coverage simulation of ``kernel_laugh.coverage``):
 
+    - accuracy, and a binary model's precision and recall: CR2 cluster-robust variance, Korn-Graubard
+      effective-sample-size Clopper-Pearson, Bell-McCaffrey degrees of freedom (Korn & Graubard 1998; Bell &
+      McCaffrey 2002; Cameron & Miller 2015);
+    - a binary model's ROC AUC: Obuchowski's (1997) clustered AUC variance, the same interval construction;
+    - the rest (F1, PR AUC, ECE, multi-class macro averages): grouped jackknife with t critical values.
 
-def bootstrap_ci(probs: np.ndarray, refs: np.ndarray, groups: np.ndarray | None = None, n_boot: int = 500,
-                 seed: int = 0, positive_label: int = 1, threshold: float | None = None, n_bins: int = 10,
-                 ) -> dict[str, float | None]:
-    """95% percentile intervals, as ``<metric>_ci_low`` / ``<metric>_ci_high``, for every metric in
-    ``INTERVAL_METRICS``. A resample where a metric is undefined (e.g. AUC with one class) is skipped for
-    that metric; None when no resample defines it, and None throughout when ``groups`` holds a single group
-    (one clip says nothing about the clip-to-clip spread, and every resample would be that same clip)."""
-    draws: dict[str, list[float]] = {m: [] for m in INTERVAL_METRICS}
-    if groups is not None and len(np.unique(np.asarray(groups).astype(str))) < 2:
-        n_boot = 0
-    for idx in bootstrap_indices(len(refs), groups, n_boot, seed):
-        for name, value in headline_metrics(probs[idx], refs[idx], positive_label, threshold, n_bins).items():
-            if value is not None:
-                draws[name].append(value)
-    out: dict[str, float | None] = {}
-    for name, values in draws.items():
-        out[f"{name}_ci_low"] = float(np.percentile(values, 2.5)) if values else None
-        out[f"{name}_ci_high"] = float(np.percentile(values, 97.5)) if values else None
+    probs (N, K), refs (N,), groups (N,) clip/session ids or None (each frame its own group). Returns
+    ``<metric>_ci_low`` / ``<metric>_ci_high`` (None where no interval can be estimated, never a zero-width one),
+    ``ci_methods`` {metric: method}, ``ci_not_estimable`` {metric: reason} and ``ci_groups`` (G)."""
+    from kernel_laugh import intervals as iv
+
+    probs, refs = np.asarray(probs, dtype=np.float64), np.asarray(refs, dtype=int)
+    codes, g = iv.group_codes(groups, len(refs))
+    decided = decide(probs, positive_label, threshold)
+    estimate = headline_metrics(probs, refs, positive_label, threshold, n_bins)
+    out: dict[str, Any] = {"ci_groups": g}
+    methods: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    binary = probs.shape[1] == 2
+    proportions = {"accuracy": (decided == refs, None)}
+    if binary:
+        proportions["precision"] = (refs == positive_label, decided == positive_label)
+        proportions["recall"] = (decided == positive_label, refs == positive_label)
+    for name, (successes, include) in proportions.items():
+        low, high = iv.proportion_interval(successes, codes, g, include)
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = iv._num(low), iv._num(high)
+        methods[name] = iv.KORN_GRAUBARD
+        if out[f"{name}_ci_low"] is None:
+            counted = codes if include is None else codes[include]
+            reasons[name] = (f"{iv.TOO_FEW_GROUPS} hold a frame it counts" if len(np.unique(counted)) < 2
+                             else "not estimable on this split")
+    if binary:
+        _, low, high = iv.auc_interval(refs == positive_label, probs[:, positive_label], codes, g)
+        out["roc_auc_ci_low"], out["roc_auc_ci_high"] = iv._num(low), iv._num(high)
+        methods["roc_auc"] = iv.OBUCHOWSKI
+        if out["roc_auc_ci_low"] is None:
+            reasons["roc_auc"] = "a class is missing, or lies in fewer than 2 groups"
+    rest = [m for m in INTERVAL_METRICS if m not in methods]
+    replicates = [headline_metrics(probs[keep], refs[keep], positive_label, threshold, n_bins)
+                  for keep in iv.jackknife_keeps(codes, g, seed)] if g >= 2 else []  # one group: nothing to remove
+    for name in rest:
+        low, high, why = iv.jackknife_from_replicates([r[name] for r in replicates], estimate[name])
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = low, high
+        methods[name] = iv.JACKKNIFE + (f" (delete-a-group over {iv.MAX_JACKKNIFE_GROUPS} sets of groups)"
+                                        if g > iv.MAX_JACKKNIFE_GROUPS else "")
+        if why:
+            reasons[name] = why
+    out["ci_methods"], out["ci_not_estimable"] = methods, reasons
     return out
+
+
+def describe_intervals(n_groups: int, grouped: bool, methods: dict[str, str]) -> str:
+    """One line for reports and cards: the methods and the number of groups they rest on."""
+    by_method: dict[str, list[str]] = {}
+    for metric, method in methods.items():
+        by_method.setdefault(method, []).append(metric)
+    parts = "; ".join(f"{', '.join(ms)}: {method}" for method, ms in by_method.items())
+    unit = (f"{n_groups} groups (clips/sessions), the unit of resampling" if grouped
+            else f"{n_groups} frames taken as independent (no group column)")
+    few = f" Only {n_groups} groups: the intervals are wide because the data can show little." if grouped and n_groups < 5 else ""
+    return f"95% intervals over {unit}. {parts}.{few}"
 
 
 # ---- decision threshold and temperature ----------------------------------------------------------------
@@ -350,7 +382,9 @@ def subgroup_metrics(probs: np.ndarray, refs: np.ndarray, values: np.ndarray, po
                      threshold: float | None = None, groups: np.ndarray | None = None, n_boot: int = 500,
                      seed: int = 0) -> list[dict[str, Any]]:
     """One row per distinct value of ``values`` (N,): support, the headline metrics and their intervals on
-    that subgroup only. ``groups`` (the clip/session column) keeps the bootstrap grouped inside each row."""
+    that subgroup only, by the same methods as the whole split (``clustered_intervals``) over the groups
+    (clips/sessions) inside each row; ``groups`` counts them and ``too_small`` flags a row with fewer than 5
+    groups or no interval at all (too small to say anything about). ``n_boot`` = 0 computes no intervals."""
     values = np.asarray(values).astype(str)
     rows = []
     for value in sorted(np.unique(values), key=_natural_key):
@@ -359,7 +393,12 @@ def subgroup_metrics(probs: np.ndarray, refs: np.ndarray, values: np.ndarray, po
         row: dict[str, Any] = {"group": value, "support": int(mask.sum())}
         row |= headline_metrics(p, r, positive_label, threshold)
         if n_boot:
-            row |= bootstrap_ci(p, r, None if groups is None else np.asarray(groups)[mask], n_boot, seed, positive_label, threshold)
+            ci = clustered_intervals(p, r, None if groups is None else np.asarray(groups)[mask], positive_label,
+                                     threshold, seed=seed)
+            row |= {k: v for k, v in ci.items() if k.endswith(("_ci_low", "_ci_high"))}
+            row["groups"] = ci["ci_groups"]
+            # Too small to say anything: no interval for accuracy (fewer than 2 groups), or under 5 groups.
+            row["too_small"] = ci["accuracy_ci_low"] is None or (groups is not None and ci["ci_groups"] < 5)
         rows.append(row)
     return rows
 
@@ -379,8 +418,9 @@ def compute_metrics(probs: np.ndarray, refs: np.ndarray, label_names: list[str],
     """probs (N, K) softmax outputs, refs (N,) class indices → one flat-ish dict of results.
 
     Hard-label metrics (accuracy, precision, recall, F1, confusion matrix) use ``threshold`` when given (two
-    classes); ROC AUC, PR AUC and calibration always use the probabilities. ``groups`` makes the bootstrap
-    resample whole groups.
+    classes); ROC AUC, PR AUC and calibration always use the probabilities. Intervals (``n_boot`` > 0; 0: none)
+    come from ``clustered_intervals`` over ``groups`` (clip/session ids, (N,); None: frames independent), and
+    ``ci_method`` says which methods over how many groups.
     """
     probs, refs = np.asarray(probs, dtype=np.float64), np.asarray(refs, dtype=int)
     if len(refs) == 0:
@@ -399,10 +439,6 @@ def compute_metrics(probs: np.ndarray, refs: np.ndarray, label_names: list[str],
         out["positive_label"] = label_names[positive_label]
         out["decision_threshold"] = threshold  # None: argmax, i.e. 0.5
     if n_boot:
-        out |= bootstrap_ci(probs, refs, groups, n_boot=n_boot, seed=seed, positive_label=positive_label,
-                            threshold=threshold, n_bins=n_bins)
-        n_groups = len(np.unique(np.asarray(groups).astype(str))) if groups is not None else 0
-        unit = f"{n_groups} groups (clips/sessions)" if groups is not None else "samples"
-        rough = "; with so few groups the interval is rough" if groups is not None and n_groups < 10 else ""
-        out["ci_method"] = f"bootstrap over {unit}, {n_boot} resamples{rough}"
+        out |= clustered_intervals(probs, refs, groups, positive_label, threshold, n_bins, seed)
+        out["ci_method"] = describe_intervals(out["ci_groups"], groups is not None, out["ci_methods"])
     return out

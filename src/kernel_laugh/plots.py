@@ -167,6 +167,40 @@ def image_grid_figure(images: list[Any], titles: list[str], ncols: int = 4, supt
     return fig
 
 
+def comparison_figure(result: dict[str, Any]) -> Figure:
+    """Paired differences (model - first model) per metric with their 95% intervals, one colour per model; a
+    difference without an interval is drawn as a hollow point. ECE: lower is better, so a negative difference
+    there favours the later model."""
+    pairs = result["comparisons"]
+    names = [str(m).rstrip("/").split("/")[-1] for m in result["models"]]
+    metrics = list(pairs[0]["differences"]) if pairs else []
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(metrics) * max(len(pairs), 1) + 1.8))
+    step = 0.7 / max(len(pairs), 1)
+    for i, pair in enumerate(pairs):
+        y = np.arange(len(metrics)) - 0.35 + step * (i + 0.5)
+        for j, m in enumerate(metrics):
+            d = pair["differences"][m]
+            if d["difference"] is None:
+                continue
+            colour = f"C{i}"
+            if d["ci_low"] is not None:
+                ax.errorbar(d["difference"], y[j], xerr=[[d["difference"] - d["ci_low"]], [d["ci_high"] - d["difference"]]],
+                            fmt="o", color=colour, capsize=3, label=f"{names[i + 1]} - {names[0]}" if j == 0 else None)
+            else:
+                ax.plot(d["difference"], y[j], "o", mfc="none", color=colour,
+                        label=f"{names[i + 1]} - {names[0]}" if j == 0 else None)
+    ax.axvline(0, color="grey", lw=1, ls="--")
+    ax.set_yticks(range(len(metrics)), metrics)
+    ax.invert_yaxis()
+    ax.set_xlabel("paired difference (95% interval); hollow: no interval")
+    ax.set_title(f"{result.get('split', '')} split, {result.get('num_samples')} images, {result.get('groups')} "
+                 f"{'groups' if result.get('grouped') else 'frames'}" + (" (SYNTHETIC)" if result.get("synthetic") else ""),
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig: Figure, path: Any) -> None:
     """Write ``fig`` to ``path`` (format from its suffix) atomically, and close it."""
     from kernel_laugh.outputs import write_atomic

@@ -67,6 +67,11 @@ def _decision_line(results: dict[str, Any]) -> str:
     return f"- Decision: '{results['positive_label']}' when its probability is at least **{t:.4f}** ({sel.get('source', '')})."
 
 
+def _not_estimable_lines(results: dict[str, Any]) -> list[str]:
+    missing = results.get("ci_not_estimable") or {}
+    return [f"- No interval for {metric}: {why}." for metric, why in missing.items()]
+
+
 def _calibration_section(results: dict[str, Any]) -> str:
     lines = ["## Calibration", "",
              f"Expected calibration error (top-label, {results.get('calibration', {}).get('n_bins', 10)} equal bins): "
@@ -86,13 +91,16 @@ def _subgroup_section(results: dict[str, Any]) -> str:
 
     parts = ["## Subgroups", ""]
     for column, rows in results["subgroups"].items():
-        table = _table(["group", "support", "accuracy", "95% interval", "precision", "recall", "F1", "ROC AUC"],
-                       [[r["group"], r["support"], r["accuracy"], _ci(r, "accuracy"), r["precision"], r["recall"], r["f1"],
-                         r["roc_auc"]] for r in rows])
+        table = _table(["group", "support", "groups", "accuracy", "95% interval", "precision", "recall", "F1", "ROC AUC",
+                        "ROC AUC 95% interval"],
+                       [[r["group"] + (" ⚠" if r.get("too_small") else ""), r["support"], r.get("groups", "n/a"),
+                         r["accuracy"], _ci(r, "accuracy"), r["precision"], r["recall"], r["f1"], r["roc_auc"],
+                         _ci(r, "roc_auc")] for r in rows])
         parts += [f"### By {column}", "", table, ""]
-        if results.get("ci_method") and any(r.get("accuracy_ci_low") is None for r in rows):
-            parts += ["n/a interval: the subgroup holds a single clip/session, and resampling whole groups cannot "
-                      "measure the spread from one.", ""]
+        if results.get("ci_method") and any(r.get("too_small") for r in rows):
+            parts += ["⚠ too small to say anything about: fewer than 5 clips/sessions (or none with an interval). "
+                      "Intervals use the same methods as the summary, over the groups inside each row; n/a means "
+                      "none can be estimated (e.g. a single clip/session).", ""]
         parts += [f"![metrics by {column}]({subgroup_plot_name(column)})", ""]
     return "\n".join(parts)
 
@@ -119,8 +127,9 @@ def render_report(results: dict[str, Any]) -> str:
     if results.get("synthetic"):
         head += [SYNTHETIC_NOTE, ""]
     head += [f"- Split: `{results['split']}`, {results['num_samples']} images; {results.get('split_method', 'n/a')}.",
-             f"- Intervals: 95% percentile {results['ci_method']}." if results.get("ci_method") else "- Intervals: none computed.",
+             f"- Intervals: {results['ci_method']}" if results.get("ci_method") else "- Intervals: none computed.",
              *([f"- Intervals {results['interval_grouping']}."] if results.get("interval_grouping") else []),
+             *_not_estimable_lines(results),
              _decision_line(results), ""]
     body = ["## Per class", "", per_class_table(results), "", "## Summary", "", summary_table(results), "",
             "![confusion matrix](confusion_matrix.png)", ""]

@@ -61,11 +61,14 @@ def _render(h: int, w: int, mask: np.ndarray, grey: np.ndarray, blobs: list[tupl
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def generate_sample(n: int = 600, size: int = 96, seed: int = 42, n_sessions: int = 20) -> list[dict]:
+def generate_sample(n: int = 600, size: int = 96, seed: int = 42, n_sessions: int | None = None) -> list[dict]:
     """``n`` records ``{"image": PIL.Image, "label": int, "session": str}``; same seed, same images.
 
-    ``size`` is the frame height; the width is 4/3 of it, like the 1050x800 brain crops.
+    ``size`` is the frame height; the width is 4/3 of it, like the 1050x800 brain crops. ``n_sessions`` defaults
+    to one per 10 frames, at least 20 and at most 60: the default 600 frames give 60 sessions, so a 15% test split holds 9 of
+    them, enough for an interval over sessions to mean something.
     """
+    n_sessions = n_sessions or min(60, max(20, n // 10))
     rng = np.random.default_rng(seed)
     h, w = size, round(size * 4 / 3)
     sessions = []
