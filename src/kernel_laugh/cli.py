@@ -79,7 +79,9 @@ def _parse_layered(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Name
     first, _ = p.parse_known_args(argv)
     field_types = {name: tp for c in RUN_CONFIGS for name, tp in get_type_hints(c).items()}
     from_file = load_config_file(first.config, field_types) if first.config else {}
-    apply_preset(p, first.preset or from_file.pop("preset", None))
+    preset = first.preset or from_file.pop("preset", None)
+    # --modality audio alone brings the audio expert's defaults (its model, windows and split), as a preset would.
+    apply_preset(p, preset or ("audio" if (first.modality or from_file.get("modality")) == "audio" else None))
     from_file.pop("preset", None)
     p.set_defaults(**from_file)
     return p.parse_args(argv)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,6 +36,7 @@ class PreparedData:
     label_names: list[str]
     description: str  # how the splits were made, for the model card
     skipped: list[str]  # files left out as unreadable, for the user to see
+    extra: dict[str, Any] = field(default_factory=dict)  # added to the results (e.g. the audio expert's windows)
 
 
 def clean_label(name: str) -> str:
