@@ -50,4 +50,6 @@ def audio_parts(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainCo
         sampler = EpochSampler(len(ds), train_cfg.seed, sample_weights) if split == "train" else None
         loaders.append(torch.utils.data.DataLoader(WindowFeatures(features, ds["label"]), batch_size=train_cfg.batch_size,
                                                    sampler=sampler, shuffle=False, num_workers=0, generator=generator))
+    # The windowing travels in config.json, so predict and timeline cut clips as training did.
+    model.config.kernel_laugh_audio = {"window_seconds": data_cfg.window_seconds, "hop_seconds": data_cfg.hop_seconds}
     return AudioParts(data, model, tuple(loaders), lambda m, folder: save_audio_model(m, fe, folder))  # type: ignore[arg-type]

@@ -124,6 +124,9 @@ def _decode(container, p: Path, sampling_rate: int) -> AudioTrack | None:
             raise KernelLaughError(f"{p}: the audio stream ({codec.name}) could not be decoded: {_reason(err)} "
                                    "(corrupt or truncated file?)") from None
         declared = _declared_duration(container, stream)
+    # FFmpeg sizes a WAV's stream by the bytes present, so a cut-off WAV looks complete to it; the RIFF header's
+    # frame count says how long the file was meant to be (PCM WAVs; other encodings skip this check).
+    declared = max(declared or 0.0, _wav_header_duration(p) or 0.0) or None
     samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
     if not len(samples):
         raise KernelLaughError(f"{p}: the audio stream ({codec.name}) decoded to no samples (empty, corrupt or truncated)")
@@ -138,6 +141,18 @@ def _decode(container, p: Path, sampling_rate: int) -> AudioTrack | None:
         samples = samples[-shift:]
     np.clip(samples, -1.0, 1.0, out=samples)
     return AudioTrack(samples, sampling_rate, str(p), channels, rate)
+
+
+def _wav_header_duration(p: Path) -> float | None:
+    import wave
+
+    if p.suffix.lower() != ".wav" or not p.is_file():
+        return None
+    try:
+        with wave.open(str(p)) as fh:
+            return fh.getnframes() / fh.getframerate() if fh.getframerate() else None
+    except (wave.Error, EOFError):  # not PCM (float, ADPCM...) or a damaged header: FFmpeg's verdict stands
+        return None
 
 
 def _declared_duration(container, stream) -> float | None:
