@@ -708,10 +708,5 @@ def render_dataset_card(summary: dict[str, Any], repo_id: str, *, license: str =
         "split_text": split_text, "repo_id": repo_id, "repo_url": REPO_URL,
         "group_flag": f" --group-column {group}" if group else "", "considerations": considerations,
     }
-    values["audio"] = None
-    if results.get("modality") == "audio":  # the audio expert: its own prose, snippets and an audio section
-        from kernel_laugh.audio.card import audio_card_values
-
-        values |= audio_card_values(results, model, model_config, metadata, values)
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
     return _tidy(env.from_string(DATASET_TEMPLATE).render(**values))
