@@ -290,3 +290,21 @@ def test_audio_sources_folder_csv_and_video_with_labels(tmp_path):
     rows = _windows(load_spans(cfg, skipped), cfg, skipped)
     assert rows["label"] == ["non-laughter"] * 3 + ["laughter"] * 7
     assert len(skipped) == 1 and "11.50-12.00" in skipped[0] and "shorter than one 1 s window" in skipped[0]
+
+
+def test_space_serves_an_audio_model_with_sound_and_video_tabs(audio_run, tmp_path):
+    from kernel_laugh.audio.demo import AudioDemo
+    from kernel_laugh.audio.sample import planted_soundtrack, write_soundtrack_video
+    from kernel_laugh.demo import build_demo
+
+    demo = build_demo(audio_run)
+    audio_inputs = [b for b in demo.blocks.values() if type(b).__name__ == "Audio"]
+    assert audio_inputs and set(audio_inputs[0].sources) == {"upload", "microphone"}
+    assert any(type(b).__name__ == "Video" for b in demo.blocks.values())
+    app = AudioDemo(audio_run)
+    assert app.synthetic
+    clip, figure, segments, status = app.analyse(write_wav(tmp_path / "talk.wav", planted_soundtrack(16.0, 4.0, 12.0), SR))
+    assert len(segments) == 1 and abs(segments[0][0] - 4.0) <= 1.0 and abs(segments[0][1] - 12.0) <= 1.0
+    assert figure is not None and "1 laughter segment" in status
+    mute = write_soundtrack_video(tmp_path / "mute.mp4", planted_soundtrack(4.0, 1.0, 2.0), with_audio=False)
+    assert app.analyse(mute)[3].endswith("no audio stream (an empty audio track)")
