@@ -41,7 +41,8 @@ class DataConfig:
         default=0.05,
         metadata={"help": "Corrupt images in a folder up to this share are skipped and listed; more stops the run before training."},
     )
-    sample_size: int = field(default=600, metadata={"help": "Number of synthetic images when --dataset sample."})
+    sample_size: int = field(default=600, metadata={"help": "Number of synthetic images when --dataset sample (audio: "
+                                                    "of 3-second synthetic recordings)."})
     sample_image_size: int = field(default=96, metadata={"help": "Side in pixels of the synthetic images."})
     split_seed: int = field(default=42, metadata={"help": "Seed for the split and the synthetic sample."})
     drop_labels: str | None = field(
@@ -79,7 +80,8 @@ class ModelConfig:
     architecture: str = field(
         default="resnet18",
         metadata={"help": "Any timm model name, e.g. resnet18, resnet18.tv_in1k (the torchvision ImageNet weights the "
-                  "original project used) or resnet18.a1_in1k.", "aliases": ["--model"]},
+                  "original project used) or resnet18.a1_in1k. Audio: 'ast-tiny' (a small AST, with --no-pretrained) or "
+                  "an AST checkpoint such as MIT/ast-finetuned-audioset-10-10-0.4593.", "aliases": ["--model"]},
     )
     init_from: str | None = field(
         default=None,
