@@ -195,6 +195,12 @@ def test_audio_sample_training_meets_the_bar_and_writes_a_pipeline_folder(audio_
     assert AutoFeatureExtractor.from_pretrained(audio_run).sampling_rate == SR
     card = (audio_run / "README.md").read_text()
     assert "SYNTHETIC" in card and "16000 Hz" in card and "audio-classification" in card
+    assert "1 s windows every 0.5 s" in card and "procedural laughter" in card  # the card's audio sections
+    started = card.split("## How to Get Started", 1)[1].split("\n## ", 1)[0]
+    snippets = [block.split("```", 1)[0] for block in started.split("```python\n")[1:]]
+    assert snippets and all("image" not in code for code in snippets)
+    for code in snippets:  # the card's code runs as written
+        exec(compile(code, "model card snippet", "exec"), {})
 
 
 def test_pipeline_and_predict_agree_on_a_window(audio_run, tmp_path, capsys):
