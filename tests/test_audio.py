@@ -314,3 +314,21 @@ def test_space_serves_an_audio_model_with_sound_and_video_tabs(audio_run, tmp_pa
     assert figure is not None and "1 laughter segment" in status
     mute = write_soundtrack_video(tmp_path / "mute.mp4", planted_soundtrack(4.0, 1.0, 2.0), with_audio=False)
     assert app.analyse(mute)[3].endswith("no audio stream (an empty audio track)")
+
+
+def test_audio_training_resumes_from_a_checkpoint_exactly(tmp_path):
+    import shutil
+
+    from kernel_laugh.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "--preset", "audio-sample", "--sample-size", "40", "--epochs", "3", "--output-dir", str(out)]
+    assert main(args) == 0
+    first = json.loads((out / "eval_results.json").read_text())
+    newest = sorted((out / "checkpoints").glob("step-*"))[-1]
+    shutil.rmtree(newest)  # as if the run had been killed before its last epoch's checkpoint
+    assert main(args + ["--resume-from-checkpoint", "latest"]) == 0
+    again = json.loads((out / "eval_results.json").read_text())
+    assert [h["train_loss"] for h in again["history"]] == pytest.approx([h["train_loss"] for h in first["history"]], abs=1e-6)
+    assert again["roc_auc"] == pytest.approx(first["roc_auc"], abs=1e-9)
+    assert (out / "preprocessor_config.json").is_file()
