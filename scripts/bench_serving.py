@@ -25,6 +25,13 @@ servers listen on 127.0.0.1, and gradio's and the Hub's telemetry are switched o
     stream copy, no re-encode: x264 at 720p encodes about 30 frames/s on 2 cores, and a copy decodes exactly
     like a longer encode of the same content.
 
+``bench_audio``
+    ``kernel-laugh timeline`` with an audio model (the audio-sample preset's tiny AST, 1 s windows every 0.5 s) over
+    the AAC soundtrack of a SYNTHETIC 10-minute video (2 minutes with ``--quick``). ``audio_seconds_per_wall_second``
+    is its speed (target: at least 100 on 2 CPU cores); ``decode_share_of_timeline`` is ``read_audio`` (decode,
+    downmix, resample) alone ÷ the whole timeline, timed interleaved. ``audio_seconds_per_cpu_second_one_thread``
+    divides by the CPU time of one thread doing the same: busy neighbours stretch wall time, hardly this.
+
 ``bench_space``
     The Space's app (``build_demo``) served on a local port. ``client_over_direct_latency``: median seconds of
     one ``gradio_client`` ``/classify`` call (upload, queue, event stream) ÷ median seconds of the same work
@@ -663,6 +670,53 @@ def bench_cold_start(model_dir: Path, tmp: Path, *, repeats: int = 3) -> dict:
 
 # ---- the ratio table ---------------------------------------------------------------------------------------
 
+def bench_audio(tmp: Path, quick: bool) -> dict:
+    """``kernel-laugh timeline`` with an audio model over a video's AAC soundtrack (decode and resample to 16 kHz,
+    log-mel frames, an AST on 1 s windows every 0.5 s): seconds of audio per wall second (target: at least 100 on 2
+    CPU cores), and the share of that wall time spent decoding (``read_audio`` alone, timed interleaved). The model
+    is the audio-sample preset's tiny AST, untrained: a trained one does the same arithmetic."""
+    import torch
+
+    from kernel_laugh.audio.model import build_audio_model, save_audio_model
+    from kernel_laugh.audio.predict import AudioPredictor
+    from kernel_laugh.audio.sample import planted_soundtrack, write_soundtrack_video
+    from kernel_laugh.readers.audio import read_audio
+
+    quiet()
+    tmp.mkdir(parents=True, exist_ok=True)
+    others = OthersCpu()
+    seconds, repeat = (120.0, 2) if quick else (600.0, 3)
+    clip = write_soundtrack_video(tmp / "talk.mp4", planted_soundtrack(seconds, seconds / 3, seconds / 3 + 8.0))
+    model, fe = build_audio_model("ast-tiny", ["non-laughter", "laughter"], pretrained=False, window_s=1.0,
+                                  sampling_rate=16000)
+    model.config.kernel_laugh_audio = {"window_seconds": 1.0, "hop_seconds": 0.5}
+    predictor = AudioPredictor(save_audio_model(model.eval(), fe, tmp / "model"))
+    predictor.timeline(clip)  # warm-up: the model's kernels for its batch shape, the file in the page cache
+    t: dict[str, list[float]] = {"decode": [], "timeline": []}
+    for _ in range(repeat):  # interleaved, so a slow moment of the machine hits both alike
+        t["decode"].append(wall(lambda: read_audio(clip, 16000)))
+        t["timeline"].append(wall(lambda: predictor.timeline(clip)))
+    timeline_s, decode_s = statistics.median(t["timeline"]), statistics.median(t["decode"])
+    # CPU seconds of one thread for the same work: other processes on a small machine stretch wall time but
+    # hardly this, so it bounds what an idle machine does (2 idle cores do at least this many audio s per wall s).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cpu = []
+        for _ in range(repeat):
+            c0 = time.process_time()
+            predictor.timeline(clip)
+            cpu.append(time.process_time() - c0)
+    finally:
+        torch.set_num_threads(threads)
+    cpu_s = statistics.median(cpu)
+    return {"audio_seconds": seconds, "torch_threads": threads, "timeline_s": timeline_s,
+            "timeline_cpu_s_one_thread": cpu_s, "audio_seconds_per_cpu_second_one_thread": seconds / cpu_s,
+            "decode_s": decode_s, "audio_seconds_per_wall_second": seconds / timeline_s,
+            "decode_share_of_timeline": decode_s / timeline_s, "target_audio_seconds_per_wall_second": 100.0,
+            "other_processes_busy_cores": others.cores()}
+
+
 def table_rows(results: dict) -> list[tuple[str, float]]:
     """(description, ratio) rows for ``results["video"]``, ``["space"]`` and ``["cold_start"]`` (any may be absent)."""
     wanted = [
@@ -675,6 +729,9 @@ def table_rows(results: dict) -> list[tuple[str, float]]:
         ("cold_start", "predict_over_import_torch", "cold start: predict ÷ `import torch`"),
         ("cold_start", "predict_over_pipeline_script", "cold start: predict ÷ bare pipeline script"),
         ("cold_start", "space_over_import_torch", "cold start: Space first answer ÷ `import torch`"),
+        ("audio", "audio_seconds_per_wall_second", "audio: seconds of audio per wall second (timeline, target ≥ 100)"),
+        ("audio", "decode_share_of_timeline", "audio: decoding ÷ whole timeline (wall)"),
+        ("audio", "audio_seconds_per_cpu_second_one_thread", "audio: seconds of audio per CPU second (1 thread)"),
     ]
     return [(text, float(results[part][key])) for part, key, text in wanted
             if isinstance(results.get(part), dict) and results[part].get(key) is not None]
@@ -687,11 +744,11 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter clip and fewer requests (about a minute)")
-    parser.add_argument("--only", choices=["video", "space", "cold_start"], action="append",
+    parser.add_argument("--only", choices=["video", "space", "cold_start", "audio"], action="append",
                         help="run only this part (repeatable)")
     args = parser.parse_args()
     quiet()
-    parts = args.only or ["video", "space", "cold_start"]
+    parts = args.only or ["video", "space", "cold_start", "audio"]
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as d:
         tmp = Path(d)
@@ -700,6 +757,7 @@ def main() -> None:
             "video": lambda: bench_video(model_dir, tmp / "video", args.quick),
             "space": lambda: bench_space(model_dir, tmp / "space", args.quick),
             "cold_start": lambda: bench_cold_start(model_dir, tmp / "cold", repeats=1 if args.quick else 3),
+            "audio": lambda: bench_audio(tmp / "audio", args.quick),
         }
         for name in parts:
             t0 = time.perf_counter()

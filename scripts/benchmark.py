@@ -17,7 +17,8 @@ First it records the machine (CPU flags, threads, versions) and a GEMM probe (fp
   and 4K-crop-sized PNG inputs;
 - training: ``kernel-laugh train`` images/s in epochs 2-4 ÷ a plain fp32 loop like the original project's
   (same files, model, image size and batch), and the data loader alone ÷ the training step alone;
-- video, space, cold_start: see ``bench_serving.py``.
+- video, space, cold_start, audio (the audio timeline's seconds of audio per wall second, and decoding's share):
+  see ``bench_serving.py``.
 
 Ratios, not seconds, are what compare between runs and machines. Each section records
 ``other_processes_busy_cores``: above ~0.2 on a 2-core machine, rerun.
@@ -38,8 +39,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from bench_serving import (OthersCpu, bench_cold_start, bench_space, bench_video, make_model, median_time, quiet,
-                           sample_images, table_rows)
+from bench_serving import (OthersCpu, bench_audio, bench_cold_start, bench_space, bench_video, make_model, median_time,
+                           quiet, sample_images, table_rows)
 
 RESNET18_GFLOP_224 = 3.64  # 1.82 GMACs per 224x224 image (timm's published figure), 2 FLOP per MAC
 
@@ -274,7 +275,7 @@ def table(results: dict[str, Any]) -> str:
                       [f"| {name.ljust(width)} | {value:5.2f} |" for name, value in rows])
 
 
-SECTIONS = ("inference", "without_bf16", "forward", "training", "video", "space", "cold_start")
+SECTIONS = ("inference", "without_bf16", "forward", "training", "video", "space", "cold_start", "audio")
 
 
 def main() -> None:
@@ -305,6 +306,7 @@ def main() -> None:
             "video": lambda: bench_video(model_dir, tmp / "video", args.quick),
             "space": lambda: bench_space(model_dir, tmp / "space", args.quick),
             "cold_start": lambda: bench_cold_start(model_dir, tmp / "cold", repeats=1 if args.quick else 3),
+            "audio": lambda: bench_audio(tmp / "audio", args.quick),
         }
         for name in SECTIONS:
             if name in args.skip:

@@ -556,6 +556,11 @@ def render_card(results: dict[str, Any], training_args: dict[str, Any], model_co
         "compute": _compute(results, training_args),
         "citation_bibtex": _citation(arch),
     }
+    values["audio"] = None
+    if results.get("modality") == "audio":  # the audio expert: its own prose, snippets and an audio section
+        from kernel_laugh.audio.card import audio_card_values
+
+        values |= audio_card_values(results, model, model_config, metadata, values)
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True, autoescape=False)
     return _tidy(env.from_string(template_text()).render(**values))

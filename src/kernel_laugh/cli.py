@@ -81,7 +81,9 @@ def _parse_layered(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Name
     first, _ = p.parse_known_args(argv)
     field_types = {name: tp for c in RUN_CONFIGS for name, tp in get_type_hints(c).items()}
     from_file = load_config_file(first.config, field_types) if first.config else {}
-    apply_preset(p, first.preset or from_file.pop("preset", None))
+    preset = first.preset or from_file.pop("preset", None)
+    # --modality audio alone brings the audio expert's defaults (its model, windows and split), as a preset would.
+    apply_preset(p, preset or ("audio" if (first.modality or from_file.get("modality")) == "audio" else None))
     from_file.pop("preset", None)
     p.set_defaults(**from_file)
     return p.parse_args(argv)
@@ -253,6 +255,10 @@ def _add_hub_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     _quiet_transformers()
+    from kernel_laugh.audio.predict import is_audio_model
+
+    if is_audio_model(args.model):  # an audio expert: the inputs are sound files (or videos' soundtracks)
+        return _predict_audio(args)
     if getattr(args, "faces", False):
         return _predict_faces(_predictor(args), args)
     results = _predictor(args).predict_files(args.images, batch_size=args.batch_size)
@@ -262,6 +268,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for r in results:
             print(r["image"] + ": " + ", ".join(f"{p['label']} {p['score']:.3f}" for p in r["predictions"])
                   + f" -> {r['decision']}")
+    return 0
+
+
+def _predict_audio(args: argparse.Namespace) -> int:
+    """predict with an audio model: every window's and the whole clip's probabilities, per file."""
+    from kernel_laugh.audio.predict import AudioPredictor
+
+    predictor = AudioPredictor(args.model, device=args.device, batch_size=args.batch_size)
+    results = [predictor.predict_file(p) for p in args.images]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for r in results:
+        clip = ", ".join(f"{lab} {p:.3f}" for lab, p in r["clip"].items())
+        peak = ", ".join(f"{lab} {p:.3f}" for lab, p in r["peak"].items())
+        print(f"{r['file']}: {len(r['windows'])} window(s) of {r['window_seconds']:g} s; clip mean {clip}; peak {peak}")
     return 0
 
 
@@ -333,6 +355,10 @@ def cmd_timeline(args: argparse.Namespace) -> int:
                                     write_timeline)
 
     _quiet_transformers()
+    from kernel_laugh.audio.predict import is_audio_model
+
+    if is_audio_model(args.model):
+        return _audio_timeline(args)
     predictor = _predictor(args)
     label = args.label or predictor.positive_label or default_segment_label(predictor.label_names)
     if label not in predictor.label_names:
@@ -342,6 +368,42 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     paths = write_timeline(timeline, segments, args.output, label=label)
     print(summarise_segments(segments, label))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _audio_timeline(args: argparse.Namespace) -> int:
+    """timeline with an audio model: P(label) at every hop of the soundtrack; no audio stream → an empty track."""
+    from kernel_laugh.audio.predict import AudioPredictor
+    from kernel_laugh.video import default_segment_label, find_segments, summarise_segments, write_timeline
+
+    predictor = AudioPredictor(args.model, device=args.device, batch_size=max(args.batch_size, 64))
+    label = args.label or default_segment_label(predictor.label_names)
+    if label not in predictor.label_names:
+        raise KernelLaughError(f"--label {label!r} is not one of the model's labels {predictor.label_names}")
+    track = predictor.timeline(args.video)
+    if not track.rows:
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "timeline.csv").write_text(",".join(["time", *predictor.label_names]) + "\n")
+        (out / "segments.csv").write_text("start,end,peak,mean\n")
+        print(f"{args.video}: {track.status}: empty audio track (wrote {out / 'timeline.csv'}, {out / 'segments.csv'})")
+        return 0
+    segments = find_segments(track.rows, label, on=args.on, off=args.off, min_duration=args.min_duration, smooth=args.smooth)
+    paths = write_timeline(track.rows, segments, args.output, label=label)
+    print(f"{args.video}: audio, {track.duration:.1f} s, windows of {predictor.window_seconds:g} s every "
+          f"{predictor.hop_seconds:g} s")
+    print(summarise_segments(segments, label))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def cmd_audio_zero_shot(args: argparse.Namespace) -> int:
+    from kernel_laugh.audio.model import zero_shot
+
+    _quiet_transformers()
+    out = zero_shot(args.checkpoint, args.output_dir)
+    print(f"wrote a zero-shot laughter model to {out} (P(laughter) = noisy-OR of the sigmoid scores of its AudioSet "
+          f"laughter classes); use it with `kernel-laugh predict {out} clip.wav` or `timeline`")
     return 0
 
 
@@ -381,7 +443,8 @@ def _add_video_parsers(sub: argparse._SubParsersAction) -> None:
                        "probability) and OUTPUT/timeline.png. Segments: a running median over --smooth seconds, then "
                        "hysteresis (open at --on, close below --off), then segments shorter than --min-duration dropped.")
     p.add_argument("model", help="model folder (e.g. runs/sample) or Hub id (user/name)")
-    p.add_argument("video", help="video file")
+    p.add_argument("video", help="video file (with an audio model: its soundtrack, or an audio file, is scored "
+                   "at every --hop of the model; a video without audio gives an empty 'no audio' track)")
     p.add_argument("--output", "--output-dir", dest="output", required=True, help="folder for the three files")
     p.add_argument("--fps", type=float, default=1.0, help="frames classified per second of video (default: %(default)s)")
     crop_options(p)
@@ -396,6 +459,16 @@ def _add_video_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="'cpu', 'cuda', a GPU index... (default: CPU)")
     _add_speed_arguments(p)
     p.set_defaults(func=cmd_timeline)
+
+    p = sub.add_parser("audio-zero-shot", help="an AudioSet AST checkpoint → a laughter model folder, without training",
+                       description="Copy an AudioSet audio classifier (e.g. MIT/ast-finetuned-audioset-10-10-0.4593; "
+                       "needs the Hub once, or a local folder) to OUTPUT_DIR and mark its laughter classes (Laughter, "
+                       "Baby laughter, Giggle, Snicker, Belly laugh, Chuckle/chortle). `predict` and `timeline` then "
+                       "report P(laughter) = 1 - prod(1 - sigmoid(z_k)) over those classes: AudioSet models are "
+                       "multi-label, so their scores combine as a noisy-OR, not as a softmax sum.")
+    p.add_argument("checkpoint", help="Hub id or folder of an AudioSet AST checkpoint")
+    p.add_argument("--output-dir", required=True, help="folder to write (config.json, model.safetensors, preprocessor_config.json)")
+    p.set_defaults(func=cmd_audio_zero_shot)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -563,9 +636,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _train_parser(sub)
     _lr_find_parser(sub)
-    p = sub.add_parser("predict", help="label images with a trained model (folder or Hub id)")
+    p = sub.add_parser("predict", help="label images (or, with an audio model, sound files) with a trained model",
+                       description="Image models: label each image. Audio models (e.g. from --preset audio-sample): "
+                       "score each window of each audio file (or video soundtrack) and the whole clip (mean and peak).")
     p.add_argument("model", help="model folder (e.g. runs/sample) or Hub id (user/name)")
-    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("images", nargs="+", help="image files (audio models: audio or video files)")
     p.add_argument("--json", action="store_true", help="print JSON: one object per image with all labels and scores")
     p.add_argument("--device", default=None, help="'cpu', 'cuda', a GPU index... (default: CPU)")
     p.add_argument("--batch-size", type=int, default=32, help="images per model call (default: %(default)s)")

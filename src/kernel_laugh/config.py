@@ -49,7 +49,8 @@ class DataConfig:
         default=0.05,
         metadata={"help": "Corrupt images in a folder up to this share are skipped and listed; more stops the run before training."},
     )
-    sample_size: int = field(default=600, metadata={"help": "Number of synthetic images when --dataset sample."})
+    sample_size: int = field(default=600, metadata={"help": "Number of synthetic images when --dataset sample (audio: "
+                                                    "of 3-second synthetic recordings)."})
     sample_image_size: int = field(default=96, metadata={"help": "Side in pixels of the synthetic images."})
     split_seed: int = field(default=42, metadata={"help": "Seed for the split and the synthetic sample."})
     drop_labels: str | None = field(
@@ -69,6 +70,24 @@ class DataConfig:
         metadata={"help": "emotion6: keep 'disgust' after all (removes it from --drop-labels; the preset's class-balanced "
                   "loss then carries the rare class)."},
     )
+    modality: str = field(
+        default="image",
+        metadata={"help": "What the expert listens to or looks at: 'image' (frames, faces) or 'audio' (sound: --dataset "
+                  "is then 'sample' = SYNTHETIC sounds, a folder audio/<label>/*.wav|flac|mp3|ogg, a CSV file,start,end,label, "
+                  "a video/audio file with --segments, or a Hub audio dataset; the 'audio' preset's defaults apply).",
+                  "choices": ["image", "audio"]},
+    )
+    segments: str | None = field(
+        default=None,
+        metadata={"help": "Audio: labels CSV (start,end,label[,video], the file `kernel-laugh frames` takes) for a video "
+                  "or audio file given as --dataset."},
+    )
+    sampling_rate: int = field(default=16000, metadata={"help": "Audio: samples per second the model hears (audio is resampled to it)."})
+    window_seconds: float = field(default=1.0, metadata={"help": "Audio: length of the windows the model classifies, in seconds."})
+    hop_seconds: float = field(default=0.5, metadata={"help": "Audio: step between window starts, in seconds (a multiple of 0.01)."})
+
+    def __post_init__(self) -> None:
+        check_choices(self)
 
 
 @dataclass
@@ -76,7 +95,8 @@ class ModelConfig:
     architecture: str = field(
         default="resnet18",
         metadata={"help": "Any timm model name, e.g. resnet18, resnet18.tv_in1k (the torchvision ImageNet weights the "
-                  "original project used) or resnet18.a1_in1k.", "aliases": ["--model"]},
+                  "original project used) or resnet18.a1_in1k. Audio: 'ast-tiny' (a small AST, with --no-pretrained) or "
+                  "an AST checkpoint such as MIT/ast-finetuned-audioset-10-10-0.4593.", "aliases": ["--model"]},
     )
     init_from: str | None = field(
         default=None,
@@ -258,6 +278,16 @@ PRESETS["emotion6"] = dict(PRESETS["fer2013"], drop_labels="disgust,disgusted", 
 # gender and race become metadata for `evaluate --group-by race,age`.
 # The positive class is happy (a smile), not neutral, though 'happy' sorts first.
 PRESETS["smile"] = dict(_FACES, dataset="./smile", batch_size=32, best_metric="roc_auc", positive_label="happy")
+# The audio expert (applies whenever --modality audio is given without a preset): a small AST from scratch on 1 s
+# windows every 0.5 s at 16 kHz, every recording on one side of the split. Inputs are (frames, mel bins), not
+# images: no channels-last, no image cache or augmentation. --model MIT/ast-finetuned-audioset-10-10-0.4593
+# --pretrained fine-tunes an AudioSet AST instead (needs the Hub; use a smaller --learning-rate, e.g. 5e-5).
+PRESETS["audio"] = dict(modality="audio", architecture="ast-tiny", pretrained=False, group_column="recording",
+                        sampling_rate=16000, window_seconds=1.0, hop_seconds=0.5, epochs=12, batch_size=32,
+                        learning_rate=1e-3, backbone_lr_scale=1.0, weight_decay=0.05, warmup_ratio=0.1,
+                        augmentation="none", channels_last=False, cache_images=False, best_metric="loss")
+# The SYNTHETIC sound sample: 200 three-second recordings (half laughter), about 1000 windows.
+PRESETS["audio-sample"] = dict(PRESETS["audio"], dataset="sample", sample_size=200, positive_label="laughter")
 
 
 # Class names that mean "not the thing": the documented default rule for the positive class (and for the order of

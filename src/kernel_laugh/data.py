@@ -47,6 +47,7 @@ class PreparedData:
     description: str  # how the splits were made (and what the source left out), for the model card
     skipped: list[str]  # files left out as unreadable, for the user to see
     left_out: dict[str, int] = field(default_factory=dict)  # files of the source not in the data, per reason
+    extra: dict[str, Any] = field(default_factory=dict)  # added to the results (e.g. the audio expert's windows)
 
 
 @dataclass

@@ -472,6 +472,12 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
                device: str | int | None = None) -> gr.Blocks:
     """The whole app for ``model`` (a folder or Hub id, or a ready ``DemoApp``). Queueing is configured;
     the caller launches it (``launch_kwargs()`` holds the settings the Space uses)."""
+    from kernel_laugh.audio.predict import is_audio_model
+
+    if not isinstance(model, DemoApp) and is_audio_model(model):  # an audio expert: sound and soundtrack tabs
+        from kernel_laugh.audio.demo import build_audio_demo
+
+        return build_audio_demo(model, device=device)
     app = model if isinstance(model, DemoApp) else DemoApp(model, device=device)
     examples = make_examples(examples_dir or app.workdir / "examples") if app.is_brain else Examples()
     title = "kernel-laugh: laughter from brain renders" if app.is_brain else "kernel-laugh image classifier"

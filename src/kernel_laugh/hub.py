@@ -38,7 +38,8 @@ SPACE_MODEL_VARIABLE = "KERNEL_LAUGH_MODEL"  # space/app.py serves the model thi
 CARD_INPUTS = ("eval_results.json", "training_args.json", "config.json")
 # The model files every upload carries when the folder has them; anything else goes only when the current card,
 # results or evaluation report refers to it (``current_model_files``).
-MODEL_FILES = ("README.md", "config.json", "model.safetensors", "eval_results.json", "training_args.json")
+MODEL_FILES = ("README.md", "config.json", "model.safetensors", "preprocessor_config.json", "eval_results.json",
+               "training_args.json")  # preprocessor_config.json: audio models (the feature extractor)
 REPORT = "eval/report.md"
 _LINK = re.compile(r"\]\(([^)\s]+)\)")  # markdown link or image target
 NO_TOKEN = ("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token with write access); "

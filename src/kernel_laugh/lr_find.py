@@ -19,7 +19,7 @@ import numpy as np
 from kernel_laugh.config import DataConfig, LRFindConfig, ModelConfig, TrainConfig
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.outputs import write_text_atomic
-from kernel_laugh.training import Run, make_accelerator, set_backbone_trainable, setup
+from kernel_laugh.training import Run, logits_of, make_accelerator, set_backbone_trainable, setup
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def range_test(run: Run, cfg: LRFindConfig) -> tuple[list[float], list[float]]:
         for group, ratio in zip(optimizer.param_groups, ratios):
             group["lr"] = lr * ratio
         pixel_values, labels = next(batches)  # (B, 3, H, W), (B,)
-        loss = run.loss_fn(model(pixel_values), labels)
+        loss = run.loss_fn(logits_of(model(pixel_values)), labels)  # audio: (B, T, M) mel frames in
         acc.backward(loss)  # DDP averages the gradients over processes
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

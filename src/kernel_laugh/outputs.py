@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 TMP_SUFFIX = ".tmp"
 # What `train`, `evaluate` and `lr-find` write into an output folder (names relative to it). Overwriting a run
 # removes exactly these, so files the user put there themselves stay.
-RUN_OUTPUTS = ("config.json", "model.safetensors", "README.md", "eval_results.json", "training_args.json",
+RUN_OUTPUTS = ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", "eval_results.json", "training_args.json",
                "confusion_matrix.png", "roc_curve.png", "eval", "checkpoints", "runs", ".cache", ".best.tmp", ".paused")
 # Not among them: lr-find's lr_find.png / lr_find.json, written before a run to choose its learning rate.
 # Their presence means the folder already holds a run (a model, or the resumable state of one).

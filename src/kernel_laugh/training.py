@@ -18,7 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -59,6 +59,8 @@ class Run:
     val_dl: torch.utils.data.DataLoader
     test_dl: torch.utils.data.DataLoader
     positive_label: int | None = None  # index into data.label_names; None for multi-class
+    # Writes the model folder's files (the modality's format): (model, folder, extra config.json keys).
+    save: Callable[[torch.nn.Module, Path, dict[str, Any] | None], Any] = save_model
 
 
 @dataclass
@@ -125,22 +127,19 @@ def setup(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     train_cfg = resolve_auto(train_cfg)  # API callers may pass the "auto" defaults straight in
     # Same seed on every process: identical initial weights everywhere.
     set_seed(train_cfg.seed)
-    data = prepare_data(data_cfg)  # before the model: a bad dataset fails in seconds, not after a download
-    if data.skipped and accelerator.is_main_process:
-        print(f"skipped {len(data.skipped)} unreadable image(s):\n  " + "\n  ".join(data.skipped))
+    save = save_model
+    if data_cfg.modality == "audio":  # the audio expert brings its data, model and loaders; the rest is shared
+        from kernel_laugh.audio.task import audio_parts
+
+        parts = audio_parts(data_cfg, model_cfg, train_cfg, sample_weights if train_cfg.class_balance == "sampler" else None)
+        data, model, (train_dl, val_dl, test_dl), save = parts.data, parts.model, parts.loaders, parts.save
+        if data.skipped and accelerator.is_main_process:
+            print(f"skipped {len(data.skipped)} recording(s) or stretch(es):\n  " + "\n  ".join(data.skipped))
+    else:
+        data, model, (train_dl, val_dl, test_dl) = _image_parts(data_cfg, model_cfg, train_cfg, accelerator)
     positive, why = positive_label_index(data.label_names, data_cfg.positive_label)
     if positive is not None:
         accelerator.print(f"positive class: {data.label_names[positive]} ({why})")
-    model = build_task_model(model_cfg, data.label_names)
-    if model_cfg.normalize == "dataset":  # into pretrained_cfg, so every loader (and the pipeline) applies it
-        from kernel_laugh.data import undecoded
-        from kernel_laugh.readers.images import decode_image
-
-        stored = undecoded(data.splits["train"].select_columns(["image"]))  # decoded by the one image reader
-        mean, std = channel_statistics((decode_image(row["image"]) for row in stored), model.pretrained_cfg)
-        model.pretrained_cfg = {**model.pretrained_cfg, "mean": mean, "std": std}
-        accelerator.print(f"dataset normalisation (train split, per channel): mean {mean}, std {std}")
-    train_dl, val_dl, test_dl = _loaders(data, model.pretrained_cfg, train_cfg, accelerator)
     loss_fn = torch.nn.CrossEntropyLoss(
         weight=class_weights(data.splits["train"]["label"], len(data.label_names)) if train_cfg.class_balance == "loss" else None,
         label_smoothing=train_cfg.label_smoothing).to(accelerator.device)
@@ -157,7 +156,25 @@ def setup(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     # The scheduler is stepped by hand once per optimiser step, so it is not prepared (a prepared scheduler steps
     # num_processes times per call) but registered, so save_state/load_state include it.
     accelerator.register_for_checkpointing(scheduler)
-    return Run(accelerator, data, model, optimizer, scheduler, loss_fn, train_dl, val_dl, test_dl, positive)
+    return Run(accelerator, data, model, optimizer, scheduler, loss_fn, train_dl, val_dl, test_dl, positive, save)
+
+
+def _image_parts(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, accelerator: Accelerator
+                 ) -> tuple[PreparedData, torch.nn.Module, tuple[torch.utils.data.DataLoader, ...]]:
+    """The image experts' data, timm model and loaders of ``(pixel_values (B, 3, H, W), labels (B,))``."""
+    data = prepare_data(data_cfg)  # before the model: a bad dataset fails in seconds, not after a download
+    if data.skipped and accelerator.is_main_process:
+        print(f"skipped {len(data.skipped)} unreadable image(s):\n  " + "\n  ".join(data.skipped))
+    model = build_task_model(model_cfg, data.label_names)
+    if model_cfg.normalize == "dataset":  # into pretrained_cfg, so every loader (and the pipeline) applies it
+        from kernel_laugh.data import undecoded
+        from kernel_laugh.readers.images import decode_image
+
+        stored = undecoded(data.splits["train"].select_columns(["image"]))  # decoded by the one image reader
+        mean, std = channel_statistics((decode_image(row["image"]) for row in stored), model.pretrained_cfg)
+        model.pretrained_cfg = {**model.pretrained_cfg, "mean": mean, "std": std}
+        accelerator.print(f"dataset normalisation (train split, per channel): mean {mean}, std {std}")
+    return data, model, _loaders(data, model.pretrained_cfg, train_cfg, accelerator)
 
 
 def _loaders(data: PreparedData, pcfg: dict[str, Any], cfg: TrainConfig, accelerator: Accelerator
@@ -191,15 +208,25 @@ def _cached(ds, tf, split: str, cfg: TrainConfig, accelerator: Accelerator):
 
 def param_groups(model: torch.nn.Module, lr: float, backbone_scale: float) -> list[dict[str, Any]]:
     """Two AdamW groups: the backbone at ``lr * backbone_scale``, the classifier head at ``lr``."""
-    head = list(model.get_classifier().parameters())
+    head = list(_head(model).parameters())
     head_ids = {id(p) for p in head}
     backbone = [p for p in model.parameters() if id(p) not in head_ids]
     return [{"params": backbone, "lr": lr * backbone_scale, "name": "backbone"}, {"params": head, "lr": lr, "name": "head"}]
 
 
+def _head(model: torch.nn.Module) -> torch.nn.Module:
+    """The classifier head: timm's ``get_classifier()``, or a transformers classifier's ``classifier`` module."""
+    return model.get_classifier() if hasattr(model, "get_classifier") else model.classifier
+
+
+def logits_of(output: Any) -> torch.Tensor:
+    """(B, K) logits from a timm model (a tensor) or a transformers model (an output with ``.logits``)."""
+    return output.logits if hasattr(output, "logits") else output
+
+
 def set_backbone_trainable(model: torch.nn.Module, trainable: bool) -> None:
     """Freeze or unfreeze everything but the head (batch-norm statistics still adapt, as in fastai)."""
-    head_ids = {id(p) for p in model.get_classifier().parameters()}
+    head_ids = {id(p) for p in _head(model).parameters()}
     for p in model.parameters():
         p.requires_grad_(trainable or id(p) in head_ids)
 
@@ -238,7 +265,7 @@ def train_one_epoch(run: Run, progress: Progress, epoch: int, cfg: TrainConfig, 
         # accumulate(): on batches that only accumulate, DDP skips its gradient all-reduce and the wrapped
         # optimiser's step()/zero_grad() do nothing; it syncs every N batches and on the epoch's last batch.
         with acc.accumulate(model):
-            logits = model(pixel_values)  # (B, K)
+            logits = logits_of(model(pixel_values))  # (B, K); audio: pixel_values are (B, T, M) mel frames
             loss = run.loss_fn(logits, labels)
             if not torch.isfinite(loss):
                 raise KernelLaughError(f"loss became {loss.item()} in epoch {epoch + 1}; lower --learning-rate "
@@ -279,7 +306,7 @@ def predict_probs(model, loader, accelerator: Accelerator, desc: str = "eval") -
     model.eval()
     probs, refs = [], []
     for pixel_values, labels in tqdm(loader, desc=desc, disable=not accelerator.is_local_main_process, leave=False):
-        p = model(pixel_values).float().softmax(-1)  # (B, K)
+        p = logits_of(model(pixel_values)).float().softmax(-1)  # (B, K)
         # gather_for_metrics drops the samples the distributed sampler duplicated to even out the last batch,
         # so every image counts exactly once.
         p, labels = accelerator.gather_for_metrics((p, labels))
@@ -422,7 +449,7 @@ def _save_best(run: Run, out: Path) -> None:
     if run.accelerator.is_main_process:
         names = run.data.label_names
         extra = {"positive_label": names[run.positive_label]} if run.positive_label is not None else None
-        save_model(run.accelerator.unwrap_model(run.model), out, extra_config=extra)
+        run.save(run.accelerator.unwrap_model(run.model), out, extra)
     run.accelerator.wait_for_everyone()
 
 
@@ -500,7 +527,10 @@ def _finish(accelerator, model, test_dl, data: PreparedData, out: Path, progress
     # keep_fp32_wrapper=False drops Accelerate's autocast: the test numbers are those of the saved fp32 weights as
     # pipeline and timm run them, not of the bf16 autocast used to train and pick the epoch.
     model = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
-    model.load_state_dict(load_file(str(out / "model.safetensors")))
+    if hasattr(model, "save_pretrained"):  # transformers: the file keeps its checkpoint format's key names
+        model.load_state_dict(type(model).from_pretrained(out).state_dict())
+    else:
+        model.load_state_dict(load_file(str(out / "model.safetensors")))
     probs, refs = predict_probs(model, test_dl, accelerator, desc="test")
     test = data.splits["test"]
     col = data_cfg.group_column
@@ -512,7 +542,7 @@ def _finish(accelerator, model, test_dl, data: PreparedData, out: Path, progress
                "best_epoch": progress.best_epoch, "best_metric": train_cfg.best_metric,
                "validation_best": progress.best_metric, "history": progress.history,
                "skipped_files": data.skipped, "split_sizes": {k: len(v) for k, v in data.splits.items()}}
-    results |= compute_metrics(probs, refs, data.label_names, groups=groups, **_positive(positive))
+    results |= compute_metrics(probs, refs, data.label_names, groups=groups, **_positive(positive)) | data.extra
     if accelerator.is_main_process:
         _write_outputs(out, results, data_cfg, model_cfg, train_cfg, card_cfg or CardConfig())
     accelerator.end_training()  # closes the trackers' files

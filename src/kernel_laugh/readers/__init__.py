@@ -6,6 +6,7 @@
 - ``tables``: CSV files (spreadsheet exports: byte-order mark, CRLF line ends).
 - ``folders``: which files of a dataset folder are data (hidden entries never; symlinks followed once).
 - ``models``: a model argument (folder or Hub id) resolved and a model folder checked, with one-line errors.
+- ``audio``: the sound of any audio or video file (PyAV), mono at the model's rate, on the video's clock.
 
 Every path of the package (predict, train, evaluate, explain, timeline, push-dataset, the Space) reads its inputs
 through these modules, so that one file gives one answer everywhere. Nothing heavy is imported here.
