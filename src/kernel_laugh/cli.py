@@ -569,7 +569,8 @@ def cmd_compare(argv: list[str]) -> int:
     datasets.disable_progress_bars()
     p = _compare_parser(argparse.ArgumentParser(prog="kernel-laugh").add_subparsers())
     first, _ = p.parse_known_args(argv)
-    p.set_defaults(**{"dataset": None} | training_data_defaults(first.models[0]))
+    # The data, not the first run's positive class: models with different labels need it named (--positive-label).
+    p.set_defaults(**{"dataset": None} | training_data_defaults(first.models[0]) | {"positive_label": None})
     ns = p.parse_args(argv)
     if ns.dataset is None:
         raise KernelLaughError(f"give --dataset: {ns.models[0]} has no training_args.json to take the data from")

@@ -34,11 +34,6 @@ COMPARED = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "ece")
 @dataclass
 class CompareConfig:
     split: str = field(default="test", metadata={"help": "Split every model is scored on: train, validation, test or all."})
-    positive_label: str | None = field(
-        default=None,
-        metadata={"help": "Compare on this label against the rest: needed when the models' label sets differ (each "
-                  "model's probability of this label is its score); default: the models' own positive class."},
-    )
     output_dir: str = field(default="compare", metadata={"help": "Folder for compare.json, compare.md and compare.png."})
     batch_size: int = field(default=32, metadata={"help": "Images per forward pass."})
     device: str | None = field(default=None, metadata={"help": "'cpu', 'cuda', 'cuda:1'... (default: a GPU if there is one)."})
@@ -87,11 +82,11 @@ def compare_models(model_dirs: list[str], data_cfg: DataConfig, cfg: CompareConf
         raise KernelLaughError("compare needs at least two models")
     configs = [read_config(d) for d in model_dirs]  # a missing model fails before any work
     label_sets = [list(c["label_names"]) for c in configs]
-    shared_task(label_sets, None, cfg.positive_label, configs[0].get("positive_label"))  # refuse before reading data
+    shared_task(label_sets, None, data_cfg.positive_label, configs[0].get("positive_label"))  # refuse before reading data
     data = prepare_data(data_cfg)
     ds = select_split(data.splits, cfg.split)
     data_labels = ds.features["label"].names
-    task, positive = shared_task(label_sets, data_labels, cfg.positive_label, configs[0].get("positive_label"))
+    task, positive = shared_task(label_sets, data_labels, data_cfg.positive_label, configs[0].get("positive_label"))
     raw_refs = np.asarray(ds["label"])
     if task[0] == f"not {positive}":
         refs = (raw_refs == data_labels.index(positive)).astype(int)
