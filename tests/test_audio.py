@@ -255,6 +255,8 @@ def test_predict_bad_audio_is_one_line_naming_the_file(audio_run, tmp_path, caps
         assert main(["predict", str(audio_run), str(tmp_path / name)]) == 1
         err = capsys.readouterr().err.strip()
         assert name in err and why in err and "\n" not in err
+    assert main(["evaluate", str(audio_run)]) == 1  # not yet for audio: says so in one line, no traceback
+    assert "image models only" in capsys.readouterr().err
 
 
 # ---- data sources -------------------------------------------------------------------------------------------

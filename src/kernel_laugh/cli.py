@@ -528,6 +528,11 @@ def cmd_evaluate(argv: list[str]) -> int:
 
     datasets.disable_progress_bars()  # keep the output to results, or to the one-line error
     model, data_cfg, eval_cfg = parse_evaluate_args(argv)
+    from kernel_laugh.audio.predict import is_audio_model
+
+    if is_audio_model(model):
+        raise KernelLaughError(f"{model}: `evaluate` scores image models only for now; an audio model's held-out "
+                               "results are in its eval_results.json and eval/report.md, written by `train`")
     r = evaluate_model(model, data_cfg, eval_cfg)
     tag = " (SYNTHETIC sample: not a result on real data)" if r.get("synthetic") else ""
 
