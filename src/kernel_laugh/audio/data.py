@@ -30,10 +30,23 @@ import numpy as np
 import torch
 
 from kernel_laugh.audio.features import log_mel_frames, window_features, window_starts
-from kernel_laugh.config import DataConfig
-from kernel_laugh.data import LABEL_COLUMNS, PreparedData, clean_label, group_values, split_indices
+from kernel_laugh.config import NEGATIVE_LABEL, DataConfig
+from kernel_laugh.data import (
+    LABEL_COLUMNS,
+    PreparedData,
+    clean_label,
+    group_values,
+    split_indices,
+)
 from kernel_laugh.errors import KernelLaughError
-from kernel_laugh.readers.audio import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, AudioTrack, find_audio_files, require_audio
+from kernel_laugh.readers.audio import (
+    AUDIO_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    AudioTrack,
+    find_audio_files,
+    require_audio,
+)
+from kernel_laugh.readers.segments import load_segments, parse_time, segments_for
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +91,6 @@ def _folder_spans(root: Path, cfg: DataConfig, skipped: list[str]) -> Iterator[S
 
 
 def _csv_spans(path: Path, cfg: DataConfig) -> Iterator[Span]:
-    from kernel_laugh.readers.tables import read_csv
-    from kernel_laugh.video import parse_time
-
     table = read_csv(path, required=("file", "start", "end", "label"))
     group_col = table.column(cfg.group_column) if cfg.group_column and cfg.group_column != GROUP_COLUMN else None
     tracks: dict[str, AudioTrack] = {}
@@ -100,8 +110,6 @@ def _csv_spans(path: Path, cfg: DataConfig) -> Iterator[Span]:
 
 
 def _media_spans(path: Path, cfg: DataConfig) -> Iterator[Span]:
-    from kernel_laugh.video import load_segments, segments_for
-
     if not cfg.segments:
         raise KernelLaughError(f"{path}: a single recording needs its labels: add --segments LABELS.csv "
                                "(start,end,label, the file `kernel-laugh frames` takes)")
@@ -184,9 +192,7 @@ def _windows(spans: Iterator[Span], cfg: DataConfig, skipped: list[str]) -> dict
 def _label_order(labels: list[str]) -> list[str]:
     """Negative-looking names (non-/no-/neutral/background...) first, so a binary model's class 1 is the sound
     being detected (e.g. laughter), as in `frames`; otherwise alphabetical."""
-    from kernel_laugh.video import _NEGATIVE
-
-    return sorted(set(labels), key=lambda name: (not _NEGATIVE.search(name), name))
+    return sorted(set(labels), key=lambda name: (not NEGATIVE_LABEL.search(name), name))
 
 
 @dataclass
@@ -232,7 +238,7 @@ def prepare_audio_data(cfg: DataConfig) -> AudioData:
         "sampling_rate": cfg.sampling_rate, "window_seconds": cfg.window_seconds, "hop_seconds": cfg.hop_seconds,
         "sounds": _describe(synthetic, cfg), "recordings": len(set(rows[GROUP_COLUMN])), "windows": len(ds)}}
     logger.info("%s: %d windows from %d recordings", cfg.dataset, len(ds), extra["audio"]["recordings"])
-    return AudioData(splits, names, desc, skipped, extra, windows)
+    return AudioData(splits, names, desc, skipped, extra=extra, windows=windows)
 
 
 def _describe(synthetic: bool, cfg: DataConfig) -> str:

@@ -24,6 +24,7 @@ from typing import BinaryIO
 import numpy as np
 
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.readers.folders import subfolders, walk_files
 
 logger = logging.getLogger(__name__)
 
@@ -172,15 +173,15 @@ def require_audio(path: str | Path | BinaryIO, sampling_rate: int = 16000, *, na
 
 
 def find_audio_files(root: str | Path) -> list[tuple[Path, str]]:
-    """``(file, class folder name)`` for every audio file under ``root/<class>/`` (any depth), sorted; hidden
-    folders and files are left out. Raises KernelLaughError when there are none."""
+    """``(file, class folder name)`` for every audio file under ``root/<class>/`` (any depth), sorted. The folder
+    walk is ``folders.walk_files``'s, as for images: hidden entries are never data, symlinked folders are followed
+    once. Raises KernelLaughError when there are none."""
     base = Path(root)
+    seen: set[tuple[int, int]] = set()  # shared by the class folders: a file linked into two classes counts once
     found = []
-    for d in sorted(x for x in base.iterdir() if x.is_dir() and not x.name.startswith(".")):
-        for f in sorted(d.rglob("*")):
-            hidden = any(part.startswith(".") for part in f.relative_to(d).parts)
-            if f.is_file() and not hidden and f.suffix.lower() in AUDIO_EXTENSIONS:
-                found.append((f, d.name))
+    for d in subfolders(base):
+        scan = walk_files(d, lambda f: None if f.suffix.lower() in AUDIO_EXTENSIONS else f"not audio ({f.suffix or 'no extension'})", seen)
+        found += [(f, d.name) for f in scan.kept]
     if not found:
         raise KernelLaughError(f"{base}: no audio files found (expected one subfolder per class, e.g. non-laughter/ "
                                f"and laughter/, holding {', '.join(sorted(AUDIO_EXTENSIONS))} files)")
