@@ -314,7 +314,7 @@ def describe_intervals(n_groups: int, grouped: bool, methods: dict[str, str]) ->
     for metric, method in methods.items():
         by_method.setdefault(method, []).append(metric)
     parts = "; ".join(f"{', '.join(ms)}: {method}" for method, ms in by_method.items())
-    unit = (f"{n_groups} groups (clips/sessions), the unit of resampling" if grouped
+    unit = (f"{n_groups} groups (clips/sessions), spread measured between them" if grouped
             else f"{n_groups} frames taken as independent (no group column)")
     few = f" Only {n_groups} groups: the intervals are wide because the data can show little." if grouped and n_groups < 5 else ""
     return f"95% intervals over {unit}. {parts}.{few}"
