@@ -47,6 +47,7 @@ from kernel_laugh.readers.audio import (
     require_audio,
 )
 from kernel_laugh.readers.segments import load_segments, parse_time, segments_for
+from kernel_laugh.readers.tables import read_csv
 
 logger = logging.getLogger(__name__)
 
