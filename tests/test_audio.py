@@ -178,7 +178,7 @@ def audio_run(tmp_path_factory) -> Path:
     return out
 
 
-def test_audio_sample_training_meets_the_bar_and_writes_a_pipeline_folder(audio_run):
+def test_audio_sample_training_meets_the_bar_and_writes_a_pipeline_folder(audio_run, monkeypatch):
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
     results = json.loads((audio_run / "eval_results.json").read_text())
@@ -202,7 +202,8 @@ def test_audio_sample_training_meets_the_bar_and_writes_a_pipeline_folder(audio_
     started = card.split("## How to Get Started", 1)[1].split("\n## ", 1)[0]
     snippets = [block.split("```", 1)[0] for block in started.split("```python\n")[1:]]
     assert snippets and all("image" not in code for code in snippets)
-    for code in snippets:  # the card's code runs as written
+    monkeypatch.chdir(audio_run)  # the card loads its own folder as ".": its code runs as written from inside it
+    for code in snippets:
         exec(compile(code, "model card snippet", "exec"), {})
 
 

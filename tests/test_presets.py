@@ -176,4 +176,5 @@ def test_positive_label_errors_name_the_value():
 def test_every_binary_preset_names_its_positive_class():
     assert {name: PRESETS[name].get("positive_label") for name in PRESETS} == {
         "sample": "laughter", "brain": "laughter", "kernel-laughter": "laughter", "smile": "happy",
+        "audio": "laughter", "audio-sample": "laughter",
         "fer2013": None, "emotion6": None}  # multi-class: no positive class

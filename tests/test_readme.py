@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9_-]*[a-z0-9])")
 # Flags of other tools the README shows (pip, pytest, accelerate launch, the benchmark script).
-OTHER_TOOLS = {"--config_file", "--cpu", "--num_processes", "--json", "--quiet"}
+OTHER_TOOLS = {"--config_file", "--cpu", "--num_processes", "--json", "--quiet", "--only"}
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:

@@ -283,11 +283,12 @@ PRESETS["smile"] = dict(_FACES, dataset="./smile", batch_size=32, best_metric="r
 # images: no channels-last, no image cache or augmentation. --model MIT/ast-finetuned-audioset-10-10-0.4593
 # --pretrained fine-tunes an AudioSet AST instead (needs the Hub; use a smaller --learning-rate, e.g. 5e-5).
 PRESETS["audio"] = dict(modality="audio", architecture="ast-tiny", pretrained=False, group_column="recording",
+                        positive_label="laughter",
                         sampling_rate=16000, window_seconds=1.0, hop_seconds=0.5, epochs=12, batch_size=32,
                         learning_rate=1e-3, backbone_lr_scale=1.0, weight_decay=0.05, warmup_ratio=0.1,
                         augmentation="none", channels_last=False, cache_images=False, best_metric="loss")
 # The SYNTHETIC sound sample: 200 three-second recordings (half laughter), about 1000 windows.
-PRESETS["audio-sample"] = dict(PRESETS["audio"], dataset="sample", sample_size=200, positive_label="laughter")
+PRESETS["audio-sample"] = dict(PRESETS["audio"], dataset="sample", sample_size=200)
 
 
 # Class names that mean "not the thing": the documented default rule for the positive class (and for the order of

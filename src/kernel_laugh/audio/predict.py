@@ -17,32 +17,38 @@ from typing import Any
 import numpy as np
 import torch
 
-from kernel_laugh.audio.features import FRAME_SHIFT_S, log_mel_frames, window_features, window_starts
+from kernel_laugh.audio.features import (
+    FRAME_SHIFT_S,
+    log_mel_frames,
+    window_features,
+    window_starts,
+)
 from kernel_laugh.audio.model import laughter_scores, output_labels
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.readers.audio import AudioTrack, read_audio, require_audio
+from kernel_laugh.readers.models import is_audio_config, read_model_config
 
 logger = logging.getLogger(__name__)
 
 WINDOWING_KEY = "kernel_laugh_audio"  # config.json: {"window_seconds": ..., "hop_seconds": ...}
-AUDIO_ARCHITECTURES = ("ForAudioClassification",)
 
 
 def is_audio_model(ref: str | Path) -> bool:
-    """Whether a model folder or Hub id is an audio classifier (its config.json names an *ForAudioClassification)."""
-    import json
+    """Whether a model folder or Hub id is an audio classifier (its config.json names an *ForAudioClassification).
 
-    path = Path(ref) / "config.json"
-    if path.is_file():
-        config = json.loads(path.read_text())
-    else:
-        from transformers import AutoConfig
+    A local folder's config is read by the one model reader (``readers.models``), so a damaged one gets its
+    one-line error here; a Hub id is asked of transformers (an unreachable one counts as not audio, and the image
+    path then gives its own, clearer error)."""
+    path = Path(ref)
+    if path.is_dir():
+        return is_audio_config(read_model_config(path))
+    from transformers import AutoConfig
 
-        try:
-            config = AutoConfig.from_pretrained(str(ref)).to_dict()
-        except (OSError, ValueError):
-            return False  # the image Predictor then gives its own, clearer error
-    return any(str(a).endswith(AUDIO_ARCHITECTURES) for a in config.get("architectures") or [])
+    try:
+        config = AutoConfig.from_pretrained(str(ref)).to_dict()
+    except (OSError, ValueError):
+        return False
+    return is_audio_config(config)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 is checked, for ``predict``, ``evaluate``, ``timeline``, ``explain`` and the Space.
 
 A mistyped local path says that no such folder exists (it is not sent to the Hub when its parent folder is
-here); a damaged folder (no config, config not JSON or not a timm config, weights missing or truncated, weights
+here); a damaged folder (no config, config not JSON or neither a timm nor a transformers audio config, weights missing or truncated, weights
 that do not fit the config's architecture and classes) gets one line naming the folder and what is wrong.
 """
 
@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"  # the names of timm's Hub format (also kernel_laugh.modeling's)
 WEIGHTS_NAME = "model.safetensors"
+AUDIO_ARCHITECTURE_SUFFIX = "ForAudioClassification"  # transformers' audio classifiers (the audio expert)
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
@@ -67,9 +68,15 @@ def read_model_config(folder: str | Path) -> dict[str, Any]:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise KernelLaughError(f"{config_path}: damaged, not valid JSON ({err})") from None
-    if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
-        raise KernelLaughError(f"{config_path}: not a timm model config (no 'architecture')")
+    if not isinstance(config, dict) or not (isinstance(config.get("architecture"), str) or is_audio_config(config)):
+        raise KernelLaughError(f"{config_path}: not a timm model config (no 'architecture') nor a transformers audio "
+                               "classifier's (no 'architectures' ending in ForAudioClassification)")
     return config
+
+
+def is_audio_config(config: dict[str, Any]) -> bool:
+    """Whether a config.json (as a dict) is a transformers audio classifier's (the audio expert's folders)."""
+    return any(str(a).endswith(AUDIO_ARCHITECTURE_SUFFIX) for a in config.get("architectures") or [])
 
 
 def check_model_folder(folder: str | Path) -> dict[str, Any]:
@@ -87,6 +94,8 @@ def check_model_folder(folder: str | Path) -> dict[str, Any]:
         hint = f"; {', '.join(other)} is not loaded (pickles can run code)" if other else ""
         raise KernelLaughError(f"{p}: the weights are missing (no {WEIGHTS_NAME}){hint}")
     shapes = _weight_shapes(weights)
+    if is_audio_config(config):  # a transformers folder: its own loader checks the tensors; the header is readable
+        return config
     expected = _expected_shapes(config, p)
     if expected is None:
         return config
