@@ -313,7 +313,7 @@ def positive_label_index(label_names: list[str], requested: str | None = None) -
     if requested is not None:
         if requested not in label_names:
             raise KernelLaughError(f"--positive-label {requested!r} is not one of the dataset's labels {label_names}")
-        return label_names.index(requested), "--positive-label"
+        return label_names.index(requested), "named by --positive-label or the preset"
     positive = [i for i, name in enumerate(label_names) if not NEGATIVE_LABEL.search(name)]
     if len(positive) == 1:
         return positive[0], f"the only class not named like a negative ({label_names[1 - positive[0]]!r} is)"

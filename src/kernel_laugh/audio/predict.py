@@ -26,7 +26,7 @@ from kernel_laugh.audio.features import (
 from kernel_laugh.audio.model import laughter_scores, output_labels
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.readers.audio import AudioTrack, read_audio, require_audio
-from kernel_laugh.readers.models import is_audio_config, read_model_config
+from kernel_laugh.readers.models import is_audio_config, read_model_config, resolve_model_ref
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +36,12 @@ WINDOWING_KEY = "kernel_laugh_audio"  # config.json: {"window_seconds": ..., "ho
 def is_audio_model(ref: str | Path) -> bool:
     """Whether a model folder or Hub id is an audio classifier (its config.json names an *ForAudioClassification).
 
-    A local folder's config is read by the one model reader (``readers.models``), so a damaged one gets its
-    one-line error here; a Hub id is asked of transformers (an unreachable one counts as not audio, and the image
-    path then gives its own, clearer error)."""
-    path = Path(ref)
-    if path.is_dir():
-        return is_audio_config(read_model_config(path))
+    The reference is resolved and a local folder's config read by the one model reader (``readers.models``), so a
+    mistyped or damaged folder gets its one-line error here; a Hub id is asked of transformers (an unreachable one
+    counts as not audio, and the image path then gives its own, clearer error)."""
+    resolved = resolve_model_ref(ref)  # a mistyped local folder: one line at once, no Hub round trip
+    if Path(resolved).is_dir():
+        return is_audio_config(read_model_config(resolved))
     from transformers import AutoConfig
 
     try:
