@@ -28,7 +28,6 @@ from kernel_laugh.readers.folders import describe_left_out, subfolders, walk_fil
 from kernel_laugh.readers.images import IMAGE_EXTENSIONS, decode_image, read_image
 from kernel_laugh.readers.tables import Table, read_csv
 
-load_image_file = read_image  # the former name, kept for callers of kernel_laugh.data
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from kernel_laugh.config import ModelConfig
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.outputs import write_atomic, write_text_atomic
 from kernel_laugh.readers.models import read_model_config, resolve_model_ref
 
 CONFIG_NAME = "config.json"
@@ -115,8 +116,6 @@ def model_config_dict(model: torch.nn.Module) -> dict[str, Any]:
 def save_model(model: torch.nn.Module, out_dir: str | Path, extra_config: dict[str, Any] | None = None) -> Path:
     """Write ``config.json`` and ``model.safetensors`` (never pickle) into ``out_dir``, each replaced atomically
     with ordinary permissions (``outputs.write_atomic``: safetensors alone would leave the weights at 0600)."""
-    from kernel_laugh.outputs import write_atomic, write_text_atomic
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = model_config_dict(model) | (extra_config or {})

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from kernel_laugh.outputs import write_atomic  # noqa: E402
+
 
 def confusion_matrix_figure(results: dict[str, Any], label_names: list[str], title: str = "") -> Figure:
     """Counts, with each cell's share of its true class, rows = true label."""
@@ -203,8 +205,6 @@ def comparison_figure(result: dict[str, Any]) -> Figure:
 
 def save_figure(fig: Figure, path: Any) -> None:
     """Write ``fig`` to ``path`` (format from its suffix) atomically, and close it."""
-    from kernel_laugh.outputs import write_atomic
-
     try:
         write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png"))
     finally:
