@@ -6,4 +6,5 @@ Nothing heavy is imported here, so ``import kernel_laugh`` and ``kernel-laugh --
 from kernel_laugh.errors import KernelLaughError
 
 __version__ = "0.1.0"
-__all__ = ["KernelLaughError", "__version__"]
+REPO_URL = "https://github.com/kernel-laugh/kernel-laugh"  # named by the model and dataset cards
+__all__ = ["REPO_URL", "KernelLaughError", "__version__"]

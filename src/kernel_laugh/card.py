@@ -20,10 +20,14 @@ from importlib import resources
 from pathlib import PurePosixPath
 from typing import Any
 
-from kernel_laugh import __version__
-from kernel_laugh.config import CardConfig, DataConfig, ModelConfig, TrainConfig
+import jinja2
+from huggingface_hub import DatasetCardData, EvalResult, ModelCardData
+from timm.models import get_pretrained_cfg
 
-REPO_URL = "https://github.com/kernel-laugh/kernel-laugh"
+from kernel_laugh import REPO_URL, __version__
+from kernel_laugh.audio.card import audio_card_values
+from kernel_laugh.config import CardConfig, DataConfig, ModelConfig, TrainConfig
+from kernel_laugh.results import format_interval, format_number, markdown_table
 SYNTHETIC_WARNING = (
     "**SYNTHETIC data.** This model was trained and evaluated on the SYNTHETIC sample that kernel-laugh "
     "generates (cartoon brain renders with a planted pattern). Its numbers show that the pipeline works; they "
@@ -51,29 +55,19 @@ def is_repo_id(value: str | None) -> bool:
 
 # ---- formatting helpers -------------------------------------------------------------------------------
 
-def _num(x: Any, digits: int = 4) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, bool) or not isinstance(x, float):
-        return str(x)
-    return f"{x:.{digits}f}"
-
-
 def _cell(x: Any) -> str:
     # Pipes would end a markdown table cell; None reads better as a dash in a settings table.
-    return ("–" if x is None else _num(x)).replace("|", "\\|")
+    return ("–" if x is None else format_number(x, 4)).replace("|", "\\|")
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows])
+    return markdown_table(header, rows, _cell)
 
 
 def _with_ci(row: dict[str, Any], key: str) -> str:
     """``0.9123 [0.871, 0.950]`` when the row has ``key_ci_low`` / ``key_ci_high``, else the value alone."""
-    low, high = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
-    value = _num(row.get(key))
-    return f"{value} [{low:.3f}, {high:.3f}]" if low is not None and high is not None and row.get(key) is not None else value
+    value = format_number(row.get(key), 4)
+    return value + format_interval(row, key, " [{low:.3f}, {high:.3f}]", "") if row.get(key) is not None else value
 
 
 def _plural(n: Any, word: str) -> str:
@@ -128,8 +122,6 @@ def _dataset_ref(results: dict[str, Any], card: CardConfig) -> tuple[str, str]:
 def eval_results(results: dict[str, Any], card: CardConfig) -> list[Any]:
     """``huggingface_hub.EvalResult`` objects for the model-index: one per headline metric, values rounded to
     4 decimals exactly as the card's tables show them (as transformers' Trainer cards do)."""
-    from huggingface_hub import EvalResult
-
     dataset_type, dataset_name = _dataset_ref(results, card)
     return [EvalResult(task_type="image-classification", task_name="Image Classification", dataset_type=dataset_type,
                        dataset_name=dataset_name, dataset_split=results.get("split"), metric_type=row.type,
@@ -141,8 +133,6 @@ def base_model_id(architecture: str) -> str:
     """The Hub id of timm's default pretrained weights for ``architecture`` (``resnet18`` →
     ``timm/resnet18.a1_in1k``); ``timm/<architecture>`` when timm does not know it."""
     try:
-        from timm.models import get_pretrained_cfg
-
         cfg = get_pretrained_cfg(architecture)
         if cfg is not None and cfg.hf_hub_id:
             return cfg.hf_hub_id
@@ -160,8 +150,6 @@ def _task(label_names: list[str]) -> str:
 
 def card_metadata(results: dict[str, Any], training_args: dict[str, Any], card: CardConfig) -> Any:
     """The card's YAML metadata as a ``huggingface_hub.ModelCardData``."""
-    from huggingface_hub import ModelCardData
-
     model = training_args.get("ModelConfig", {})
     task = _task(results["label_names"])
     tags = ["image-classification", "timm", "transformers", "kernel-laugh"]
@@ -364,8 +352,8 @@ def _preprocessing(pc: dict[str, Any]) -> str:
     mode = pc.get("crop_mode", "center")
     how = ("squashed to a square (nothing is cut off)" if mode == "squash" else
            f"resized and centre-cropped (crop_pct {pc.get('crop_pct')})")
-    mean = ", ".join(_num(float(v), 3) for v in pc.get("mean", []))
-    std = ", ".join(_num(float(v), 3) for v in pc.get("std", []))
+    mean = ", ".join(format_number(float(v), 3) for v in pc.get("mean", []))
+    std = ", ".join(format_number(float(v), 3) for v in pc.get("std", []))
     return (f"Images are converted to RGB, {how} to {size} with {pc.get('interpolation', 'bilinear')} interpolation, "
             f"scaled to [0, 1] and normalised with mean ({mean}) and std ({std}). These settings are stored in "
             "`config.json` (`pretrained_cfg`), and training, evaluation, `pipeline`, `timm` and the Space all read them "
@@ -480,8 +468,6 @@ def render_card(results: dict[str, Any], training_args: dict[str, Any], model_co
     config.json (its ``decision_threshold`` / ``positive_label`` add the threshold section). ``files``: the paths
     the folder holds (for the plots and report to link); by default, the plots training writes.
     """
-    import jinja2
-
     card = card or CardConfig()
     # Label names live in both files; results from older runs or other tools may lack them.
     results = {"label_names": model_config.get("label_names"), **results}
@@ -558,8 +544,6 @@ def render_card(results: dict[str, Any], training_args: dict[str, Any], model_co
     }
     values["audio"] = None
     if results.get("modality") == "audio":  # the audio expert: its own prose, snippets and an audio section
-        from kernel_laugh.audio.card import audio_card_values
-
         values |= audio_card_values(results, model, model_config, metadata, values)
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True, autoescape=False)
@@ -569,8 +553,7 @@ def render_card(results: dict[str, Any], training_args: dict[str, Any], model_co
 def _results_table(results: dict[str, Any], rows: list[MetricRow]) -> str:
     """Headline metrics; the interval column only when some metric has one."""
     def ci(key: str) -> str:
-        low, high = results.get(f"{key}_ci_low"), results.get(f"{key}_ci_high")
-        return f"{low:.3f} – {high:.3f}" if low is not None and high is not None else "–"
+        return format_interval(results, key, "{low:.3f} – {high:.3f}", "–")
 
     if any(ci(r.key) != "–" for r in rows):
         return _table(["metric", "value", "95% interval"], [[r.name, results[r.key], ci(r.key)] for r in rows])
@@ -656,9 +639,6 @@ def render_dataset_card(summary: dict[str, Any], repo_id: str, *, license: str =
     """Markdown of a dataset card. ``summary`` is plain data (see ``hub.dataset_summary``): source, synthetic,
     label_names, features {column: type}, splits {name: {num_rows, label_counts, num_groups?}}, group_column,
     split_method, skipped."""
-    import jinja2
-    from huggingface_hub import DatasetCardData
-
     names, splits, group = summary["label_names"], summary["splits"], summary.get("group_column")
     synthetic = bool(summary.get("synthetic"))
     task = _task(names)

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, get_type_hints
 
 from kernel_laugh import __version__
-from kernel_laugh.config import (PRESETS, CardConfig, DataConfig, HubConfig, LRFindConfig, ModelConfig, TrainConfig,
-                                 add_dataclass_arguments, apply_preset, from_namespace, load_config_file)
+from kernel_laugh.config import (PRESETS, CardConfig, CompareConfig, DataConfig, EvalConfig, HubConfig, LRFindConfig,
+                                 ModelConfig, TrainConfig, add_dataclass_arguments, apply_preset, from_namespace,
+                                 load_config_file)
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.results import format_interval
 
 if TYPE_CHECKING:  # the CLI imports torch and transformers only for the commands that need them
     from kernel_laugh.inference import Predictor
@@ -103,7 +105,7 @@ def parse_lr_find_args(argv: list[str]) -> tuple[DataConfig, ModelConfig, TrainC
 
 
 def cmd_lr_find(argv: list[str]) -> int:
-    from kernel_laugh.lr_find import lr_find
+    from kernel_laugh.lr_find import lr_find  # lazy: loads when the command runs
 
     data_cfg, model_cfg, train_cfg, find_cfg = parse_lr_find_args(argv)
     result = lr_find(data_cfg, model_cfg, train_cfg, find_cfg)
@@ -124,7 +126,7 @@ def parse_hub_args(argv: list[str]) -> HubConfig:
 
 
 def cmd_train(argv: list[str]) -> int:
-    from kernel_laugh.training import fit
+    from kernel_laugh.training import fit  # lazy: loads when the command runs
 
     data_cfg, model_cfg, train_cfg, card_cfg = parse_train_args(argv)
     hub_cfg = parse_hub_args(argv)
@@ -136,7 +138,7 @@ def cmd_train(argv: list[str]) -> int:
               f"{results['roc_auc'] if results['roc_auc'] is None else round(results['roc_auc'], 3)} on {results['num_samples']} images")
     # Under `accelerate launch` every process runs this; only the main one (RANK 0) uploads.
     if hub_cfg.push_to_hub and os.environ.get("RANK", "0") == "0":
-        from kernel_laugh.hub import push_model
+        from kernel_laugh.hub import push_model  # lazy: loads when the command runs
 
         try:
             url = push_model(train_cfg.output_dir, hub_cfg.hub_model_id, private=hub_cfg.hub_private)
@@ -149,13 +151,13 @@ def cmd_train(argv: list[str]) -> int:
 
 def _prepare_push(hub_cfg: HubConfig, data_cfg: DataConfig, card_cfg: CardConfig) -> None:
     """Fail before training, not after it, when a push cannot happen; make the card name the Hub ids."""
-    from kernel_laugh.card import is_repo_id
+    from kernel_laugh.card import is_repo_id  # lazy: loads when the command runs
 
     if card_cfg.dataset_id is None and is_repo_id(data_cfg.dataset) and not Path(data_cfg.dataset).exists():
         card_cfg.dataset_id = data_cfg.dataset  # a Hub dataset: the card's metadata links it
     if not hub_cfg.push_to_hub:
         return
-    from kernel_laugh.hub import check_repo_id, require_token
+    from kernel_laugh.hub import check_repo_id, require_token  # lazy: loads when the command runs
 
     if not hub_cfg.hub_model_id:
         raise KernelLaughError("--push-to-hub needs --hub-model-id OWNER/NAME")
@@ -165,7 +167,7 @@ def _prepare_push(hub_cfg: HubConfig, data_cfg: DataConfig, card_cfg: CardConfig
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from kernel_laugh.hub import has_token, plan_model_upload, push_model
+    from kernel_laugh.hub import has_token, plan_model_upload, push_model  # lazy: loads when the command runs
 
     if args.dry_run:
         print(plan_model_upload(args.model_dir, args.repo_id, keep_readme=args.keep_readme).describe())
@@ -179,7 +181,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_push_dataset(args: argparse.Namespace) -> int:
-    from kernel_laugh.hub import plan_dataset_upload, push_dataset
+    from kernel_laugh.hub import plan_dataset_upload, push_dataset  # lazy: loads when the command runs
 
     cfg = DataConfig(dataset=args.source, image_column=args.image_column, label_column=args.label_column,
                      group_column=args.group_column, split_seed=args.split_seed)
@@ -193,7 +195,7 @@ def cmd_push_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_push_space(args: argparse.Namespace) -> int:
-    from kernel_laugh.hub import plan_space_upload, push_space
+    from kernel_laugh.hub import plan_space_upload, push_space  # lazy: loads when the command runs
 
     if args.dry_run:
         print(plan_space_upload(args.space_dir, args.repo_id, args.model).describe())
@@ -255,7 +257,7 @@ def _add_hub_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     _quiet_transformers()
-    from kernel_laugh.audio.predict import is_audio_model
+    from kernel_laugh.audio.predict import is_audio_model  # lazy: loads when the command runs
 
     if is_audio_model(args.model):  # an audio expert: the inputs are sound files (or videos' soundtracks)
         return _predict_audio(args)
@@ -273,7 +275,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _predict_audio(args: argparse.Namespace) -> int:
     """predict with an audio model: every window's and the whole clip's probabilities, per file."""
-    from kernel_laugh.audio.predict import AudioPredictor
+    from kernel_laugh.audio.predict import AudioPredictor  # lazy: loads when the command runs
 
     predictor = AudioPredictor(args.model, device=args.device, batch_size=args.batch_size)
     results = [predictor.predict_file(p) for p in args.images]
@@ -289,8 +291,8 @@ def _predict_audio(args: argparse.Namespace) -> int:
 
 def _predict_faces(predictor, args: argparse.Namespace) -> int:
     """predict --faces: detect faces (Haar cascade), classify each crop; one result per face with its box."""
-    from kernel_laugh.faces import predict_faces
-    from kernel_laugh.readers.images import read_image
+    from kernel_laugh.faces import predict_faces  # lazy: loads when the command runs
+    from kernel_laugh.readers.images import read_image  # lazy: loads when the command runs
 
     images = [read_image(p) for p in args.images]  # every file checked before any work
     results = [{"image": str(p), "faces": predict_faces(predictor, im)} for p, im in zip(args.images, images)]
@@ -304,7 +306,7 @@ def _predict_faces(predictor, args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from kernel_laugh.sample import write_image_folder
+    from kernel_laugh.sample import write_image_folder  # lazy: loads when the command runs
 
     out = write_image_folder(args.output_dir, n=args.n, size=args.size, seed=args.seed)
     print(f"wrote {args.n} SYNTHETIC brain renders to {out} (ImageFolder layout + metadata.csv with 'session')")
@@ -312,7 +314,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_import_legacy(args: argparse.Namespace) -> int:
-    from kernel_laugh.legacy import import_legacy
+    from kernel_laugh.legacy import import_legacy  # lazy: loads when the command runs
 
     out = import_legacy(args.source, args.output_dir)
     print(f"imported {args.source} → {out} (loads with pipeline('image-classification') and timm)")
@@ -320,13 +322,13 @@ def cmd_import_legacy(args: argparse.Namespace) -> int:
 
 
 def _video_crop(args: argparse.Namespace) -> tuple[int, int, int, int] | str | None:
-    from kernel_laugh.video import parse_crop
+    from kernel_laugh.video import parse_crop  # lazy: loads when the command runs
 
     return parse_crop(args.crop) if args.crop else args.region
 
 
 def cmd_frames(args: argparse.Namespace) -> int:
-    from kernel_laugh.video import export_frames, load_segments
+    from kernel_laugh.video import export_frames, load_segments  # lazy: loads when the command runs
 
     segments = load_segments(args.segments)
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
@@ -345,17 +347,18 @@ def _add_speed_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _predictor(args: argparse.Namespace) -> Predictor:
-    from kernel_laugh.inference import Predictor
+    from kernel_laugh.inference import Predictor  # lazy: loads when the command runs
 
     return Predictor(args.model, device=args.device, precision=args.precision)
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
+    # lazy: loads when the command runs
     from kernel_laugh.video import (default_segment_label, find_segments, predict_timeline, summarise_segments,
                                     write_timeline)
 
     _quiet_transformers()
-    from kernel_laugh.audio.predict import is_audio_model
+    from kernel_laugh.audio.predict import is_audio_model  # lazy: loads when the command runs
 
     if is_audio_model(args.model):
         return _audio_timeline(args)
@@ -373,7 +376,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
 def _audio_timeline(args: argparse.Namespace) -> int:
     """timeline with an audio model: P(label) at every hop of the soundtrack; no audio stream → an empty track."""
-    from kernel_laugh.audio.predict import AudioPredictor
+    from kernel_laugh.audio.predict import AudioPredictor  # lazy: loads when the command runs
+    # lazy: loads when the command runs
     from kernel_laugh.video import default_segment_label, find_segments, summarise_segments, write_timeline
 
     predictor = AudioPredictor(args.model, device=args.device, batch_size=max(args.batch_size, 64))
@@ -398,7 +402,7 @@ def _audio_timeline(args: argparse.Namespace) -> int:
 
 
 def cmd_audio_zero_shot(args: argparse.Namespace) -> int:
-    from kernel_laugh.audio.model import zero_shot
+    from kernel_laugh.audio.model import zero_shot  # lazy: loads when the command runs
 
     _quiet_transformers()
     out = zero_shot(args.checkpoint, args.output_dir)
@@ -409,7 +413,7 @@ def cmd_audio_zero_shot(args: argparse.Namespace) -> int:
 
 def _add_video_parsers(sub: argparse._SubParsersAction) -> None:
     """``frames`` and ``timeline``: video → labelled ImageFolder, and video → laughter timeline."""
-    from kernel_laugh.video import REGIONS
+    from kernel_laugh.video import REGIONS  # lazy: loads when the command runs
 
     def crop_options(p: argparse.ArgumentParser) -> None:
         g = p.add_mutually_exclusive_group()
@@ -472,7 +476,7 @@ def _add_video_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from kernel_laugh.demo import launch
+    from kernel_laugh.demo import launch  # lazy: loads when the command runs
 
     _quiet_transformers()
     launch(args.model, port=args.port, share=args.share, host=args.host, device=args.device)
@@ -480,8 +484,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _evaluate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from kernel_laugh.evaluation import EvalConfig
-
     p = sub.add_parser("evaluate", help="measure a model folder on a split: eval_results.json and an eval/ report",
                        description="Run MODEL over a split and write OUTPUT_DIR/eval_results.json and OUTPUT_DIR/eval/ "
                        "(report.md with the per-class and summary tables, confusion_matrix.png, roc.png, pr.png, "
@@ -505,15 +507,15 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     return p
 
 
-def parse_evaluate_args(argv: list[str]) -> tuple[str, DataConfig, "EvalConfig"]:  # noqa: F821
-    from kernel_laugh.evaluation import EvalConfig, training_data_defaults
+def parse_evaluate_args(argv: list[str]) -> tuple[str, DataConfig, EvalConfig]:
+    from kernel_laugh.evaluation import training_data_defaults  # lazy: loads when the command runs
 
     parser = argparse.ArgumentParser(prog="kernel-laugh")
     p = _evaluate_parser(parser.add_subparsers())
     first, _ = p.parse_known_args(argv)
     p.set_defaults(**{"dataset": None} | training_data_defaults(first.model))  # the folder's training data, if known
     ns = p.parse_args(argv)
-    from kernel_laugh.readers.models import resolve_model_ref
+    from kernel_laugh.readers.models import resolve_model_ref  # lazy: loads when the command runs
 
     resolve_model_ref(ns.model, local_only=True)  # no or a damaged model folder: say that, before anything about the data
     if ns.dataset is None:
@@ -522,13 +524,13 @@ def parse_evaluate_args(argv: list[str]) -> tuple[str, DataConfig, "EvalConfig"]
 
 
 def cmd_evaluate(argv: list[str]) -> int:
-    import datasets
+    import datasets  # lazy: loads when the command runs
 
-    from kernel_laugh.evaluation import REPORT_DIR, evaluate_model
+    from kernel_laugh.evaluation import REPORT_DIR, evaluate_model  # lazy: loads when the command runs
 
     datasets.disable_progress_bars()  # keep the output to results, or to the one-line error
     model, data_cfg, eval_cfg = parse_evaluate_args(argv)
-    from kernel_laugh.audio.predict import is_audio_model
+    from kernel_laugh.audio.predict import is_audio_model  # lazy: loads when the command runs
 
     if is_audio_model(model):
         raise KernelLaughError(f"{model}: `evaluate` scores image models only for now; an audio model's held-out "
@@ -537,9 +539,7 @@ def cmd_evaluate(argv: list[str]) -> int:
     tag = " (SYNTHETIC sample: not a result on real data)" if r.get("synthetic") else ""
 
     def show(m: str) -> str:
-        low, high = r.get(f"{m}_ci_low"), r.get(f"{m}_ci_high")
-        return f"{m} {r[m]:.3f}" + (f" [{low:.3f}-{high:.3f}]" if low is not None and high is not None else "") \
-            if r.get(m) is not None else f"{m} n/a"
+        return f"{m} {r[m]:.3f}" + format_interval(r, m, " [{low:.3f}-{high:.3f}]", "") if r.get(m) is not None else f"{m} n/a"
 
     print(f"{r['split']}{tag}, {r['num_samples']} images: " + ", ".join(show(m) for m in ("accuracy", "f1", "roc_auc", "pr_auc")))
     if eval_cfg.target_recall is not None or eval_cfg.target_precision is not None:
@@ -550,8 +550,6 @@ def cmd_evaluate(argv: list[str]) -> int:
 
 
 def _compare_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from kernel_laugh.comparison import CompareConfig
-
     p = sub.add_parser("compare", help="is model B better than model A? paired differences on the same images",
                        description="Score every MODEL on the same split (each with its own preprocessing) and write "
                        "OUTPUT_DIR/compare.json, compare.md and compare.png: each model's metrics with 95 percent "
@@ -566,10 +564,10 @@ def _compare_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def cmd_compare(argv: list[str]) -> int:
-    import datasets
+    import datasets  # lazy: loads when the command runs
 
-    from kernel_laugh.comparison import CompareConfig, compare_models
-    from kernel_laugh.evaluation import training_data_defaults
+    from kernel_laugh.comparison import compare_models  # lazy: loads when the command runs
+    from kernel_laugh.evaluation import training_data_defaults  # lazy: loads when the command runs
 
     datasets.disable_progress_bars()
     p = _compare_parser(argparse.ArgumentParser(prog="kernel-laugh").add_subparsers())
@@ -595,9 +593,9 @@ def cmd_compare(argv: list[str]) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from kernel_laugh.explain import gradcam_overlay
-    from kernel_laugh.modeling import load_model
-    from kernel_laugh.readers.images import read_image
+    from kernel_laugh.explain import gradcam_overlay  # lazy: loads when the command runs
+    from kernel_laugh.modeling import load_model  # lazy: loads when the command runs
+    from kernel_laugh.readers.images import read_image  # lazy: loads when the command runs
 
     model = load_model(args.model)
     image = read_image(args.image)
@@ -629,7 +627,7 @@ def _add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _quiet_transformers() -> None:
-    import transformers
+    import transformers  # lazy: loads when the command runs
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()

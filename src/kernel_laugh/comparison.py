@@ -17,26 +17,25 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kernel_laugh.config import DataConfig
+from kernel_laugh import intervals as iv
+from kernel_laugh.config import CompareConfig, DataConfig
+from kernel_laugh.data import interval_groups, prepare_data
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.evaluation import predict_probs, select_split
+from kernel_laugh.metrics import clustered_intervals, decide, headline_metrics
+from kernel_laugh.modeling import load_model, read_config
+from kernel_laugh.plots import comparison_figure, save_figure
+from kernel_laugh.report import SYNTHETIC_NOTE
+from kernel_laugh.results import format_number
 
 logger = logging.getLogger(__name__)
 
 COMPARED = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "ece")
-
-
-@dataclass
-class CompareConfig:
-    split: str = field(default="test", metadata={"help": "Split every model is scored on: train, validation, test or all."})
-    output_dir: str = field(default="compare", metadata={"help": "Folder for compare.json, compare.md and compare.png."})
-    batch_size: int = field(default=32, metadata={"help": "Images per forward pass."})
-    device: str | None = field(default=None, metadata={"help": "'cpu', 'cuda', 'cuda:1'... (default: a GPU if there is one)."})
 
 
 def shared_task(label_sets: list[list[str]], data_labels: list[str] | None, positive_label: str | None,
@@ -74,10 +73,6 @@ def _as_task(probs: np.ndarray, names: list[str], task: list[str], positive: str
 def compare_models(model_dirs: list[str], data_cfg: DataConfig, cfg: CompareConfig) -> dict[str, Any]:
     """Score every model on ``cfg.split`` of ``data_cfg``'s data and write the comparison; returns compare.json's
     content. Raises ``KernelLaughError`` for fewer than 2 models, a missing model or labels with no shared task."""
-    from kernel_laugh.data import prepare_data
-    from kernel_laugh.evaluation import _bootstrap_groups, predict_probs, select_split
-    from kernel_laugh.modeling import load_model, read_config
-
     if len(model_dirs) < 2:
         raise KernelLaughError("compare needs at least two models")
     configs = [read_config(d) for d in model_dirs]  # a missing model fails before any work
@@ -95,7 +90,7 @@ def compare_models(model_dirs: list[str], data_cfg: DataConfig, cfg: CompareConf
         if missing:
             raise KernelLaughError(f"{data_cfg.dataset}: dataset labels {sorted(missing)} are not among the models' {task}")
         refs = np.array([task.index(data_labels[r]) for r in raw_refs])
-    groups = _bootstrap_groups(ds, data_cfg)
+    groups = interval_groups(ds, data_cfg.group_column)
     probs = []
     for d, names in zip(model_dirs, label_sets):
         model = load_model(d)
@@ -122,9 +117,6 @@ def paired_comparison(probs: list[np.ndarray], refs: np.ndarray, label_names: li
     refs (N,), groups (N,) clip/session ids or None. Model 1 is the reference: each other model gets
     ``differences[metric]`` = {difference (model - model 1), ci_low, ci_high, method, reason}, DeLong (binary)
     and McNemar."""
-    from kernel_laugh import intervals as iv
-    from kernel_laugh.metrics import clustered_intervals, decide, headline_metrics
-
     pos = label_names.index(positive) if positive is not None else 1
     codes, g = iv.group_codes(groups, len(refs))
     per_model = []
@@ -167,18 +159,12 @@ def paired_comparison(probs: list[np.ndarray], refs: np.ndarray, label_names: li
 
 # ---- writing -------------------------------------------------------------------------------------------
 
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.3f}"
-
-
 def _fmt_signed(x: float | None) -> str:
     return "n/a" if x is None else f"{x:+.3f}"
 
 
 def render_comparison(result: dict[str, Any]) -> str:
     """compare.md from compare.json's content (pure)."""
-    from kernel_laugh.report import SYNTHETIC_NOTE
-
     names = [Path(m).name or m for m in result["models"]]
     lines = [f"# Comparison on {result['dataset']} [{result['split']}]", ""]
     if result.get("synthetic"):
@@ -190,7 +176,7 @@ def render_comparison(result: dict[str, Any]) -> str:
               "- Models: " + "; ".join(f"{i + 1}. `{m}`" for i, m in enumerate(result["models"])), "",
               "## Each model", "", "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for m in COMPARED:
-        cells = [f"{_fmt(r.get(m))} [{_fmt(r.get(f'{m}_ci_low'))}, {_fmt(r.get(f'{m}_ci_high'))}]" for r in result["metrics"]]
+        cells = [f"{format_number(r.get(m))} [{format_number(r.get(f'{m}_ci_low'))}, {format_number(r.get(f'{m}_ci_high'))}]" for r in result["metrics"]]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     for i, pair in enumerate(result["comparisons"], start=2):
         lines += ["", f"## {names[i - 1]} minus {names[0]} (paired)", "",
@@ -200,20 +186,18 @@ def render_comparison(result: dict[str, Any]) -> str:
             lines.append(f"| {m} | {_fmt_signed(d['difference'])} | {ci} | {d['method']} |")
         mc = pair["mcnemar"]
         lines += ["", f"- McNemar (accuracy, {mc['method']}): {mc['only_a_right']} frames only {names[0]} gets right, "
-                  f"{mc['only_b_right']} only {names[i - 1]}; p = {_fmt(mc['p_value'])}. Frames taken as independent."]
+                  f"{mc['only_b_right']} only {names[i - 1]}; p = {format_number(mc['p_value'])}. Frames taken as independent."]
         if pair.get("delong"):
             dl = pair["delong"]
-            clustered = (f"; with Obuchowski's clustered variance over {dl['groups']} groups: z = {_fmt(dl.get('clustered_z'))}, "
-                         f"p = {_fmt(dl.get('clustered_p_value'))}" if "clustered_z" in dl else "")
-            lines.append(f"- DeLong (ROC AUC): difference {_fmt_signed(dl['difference'])}, z = {_fmt(dl['z'])}, "
-                         f"p = {_fmt(dl['p_value'])} (frames independent){clustered}.")
+            clustered = (f"; with Obuchowski's clustered variance over {dl['groups']} groups: z = {format_number(dl.get('clustered_z'))}, "
+                         f"p = {format_number(dl.get('clustered_p_value'))}" if "clustered_z" in dl else "")
+            lines.append(f"- DeLong (ROC AUC): difference {_fmt_signed(dl['difference'])}, z = {format_number(dl['z'])}, "
+                         f"p = {format_number(dl['p_value'])} (frames independent){clustered}.")
     lines += ["", "![differences with 95% intervals](compare.png)", ""]
     return "\n".join(lines)
 
 
 def write_comparison(result: dict[str, Any], out_dir: str | Path) -> Path:
-    from kernel_laugh.plots import comparison_figure, save_figure
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")

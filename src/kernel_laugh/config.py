@@ -1,4 +1,4 @@
-"""Typed settings for every stage, as dataclasses with help text (stdlib only).
+"""Typed settings for every stage, as dataclasses with help text (stdlib and PyYAML only).
 
 The CLI builds its arguments from these fields, parses once, and hands the dataclasses to the library;
 library code never sees an argparse namespace. Presets are named sets of overrides for these fields.
@@ -13,6 +13,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+from kernel_laugh.errors import KernelLaughError
 
 
 @dataclass
@@ -238,6 +242,58 @@ class HubConfig:
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private (if it does not exist yet)."})
 
 
+@dataclass
+class EvalConfig:
+    """``kernel-laugh evaluate``: what to measure and where to write it (``evaluation.evaluate_model``)."""
+
+    split: str = field(default="test", metadata={"help": "Split to measure: train, validation, test, or 'all' (every split together)."})
+    group_by: str | None = field(
+        default=None,
+        metadata={"help": "Metadata column(s) to break every metric down by, comma-separated. Numeric columns can be "
+                  "bucketed: 'age:0-2,3-12,13-59,60+' (a-b includes both ends, 60+ is 60 and above). Example: "
+                  "--group-by race,age:0-2,3-12,13-59,60+"},
+    )
+    output_dir: str | None = field(default=None, metadata={"help": "Where eval_results.json and eval/ go (default: the model folder)."})
+    target_recall: float | None = field(
+        default=None,
+        metadata={"help": "Choose the decision threshold on the validation split as the highest one whose recall of the "
+                  "positive class is at least this (binary models); report the split at it and store it in the model folder."},
+    )
+    target_precision: float | None = field(
+        default=None, metadata={"help": "Like --target-recall, for a precision target (the lowest threshold reaching it)."})
+    save_threshold: bool = field(
+        default=True,
+        metadata={"help": "Write the chosen threshold into the model folder's config.json (decision_threshold, "
+                  "positive_label), where predict and the Space read it; --no-save-threshold only reports it."},
+    )
+    calibrate: bool = field(
+        default=False,
+        metadata={"help": "Fit temperature scaling on the validation split and report calibration before and after "
+                  "(the model folder's scores are not changed)."},
+    )
+    explain: int = field(
+        default=0,
+        metadata={"help": "Add a Grad-CAM grid of the N most confidently wrong images and, for binary models, the mean "
+                  "Grad-CAM over correctly classified positive images."},
+    )
+    n_boot: int = field(default=1000, metadata={"help": "0: no intervals. Otherwise 95 percent intervals over the "
+                                                "clips/sessions (the methods are named in the report; the value is "
+                                                "kept for old scripts and no longer counts resamples)."})
+    n_bins: int = field(default=10, metadata={"help": "Confidence bins for the reliability diagram and ECE."})
+    batch_size: int = field(default=32, metadata={"help": "Images per forward pass."})
+    device: str | None = field(default=None, metadata={"help": "'cpu', 'cuda', 'cuda:1'... (default: a GPU if there is one)."})
+
+
+@dataclass
+class CompareConfig:
+    """``kernel-laugh compare``: the split and output of a paired comparison (``comparison.compare_models``)."""
+
+    split: str = field(default="test", metadata={"help": "Split every model is scored on: train, validation, test or all."})
+    output_dir: str = field(default="compare", metadata={"help": "Folder for compare.json, compare.md and compare.png."})
+    batch_size: int = field(default=32, metadata={"help": "Images per forward pass."})
+    device: str | None = field(default=None, metadata={"help": "'cpu', 'cuda', 'cuda:1'... (default: a GPU if there is one)."})
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     # Small images, from scratch, a few epochs: trains in a couple of minutes on 2 CPU cores.
     "sample": dict(
@@ -303,8 +359,6 @@ def positive_label_index(label_names: list[str], requested: str | None = None) -
     negative-like (``NEGATIVE_LABEL``), else index 1, the second class in label order.
     Raises KernelLaughError for a requested name that is not a label, or for a multi-class dataset.
     """
-    from kernel_laugh.errors import KernelLaughError
-
     if len(label_names) != 2:
         if requested is not None:
             raise KernelLaughError(f"--positive-label {requested!r}: only binary datasets have a positive class; this one "
@@ -331,9 +385,7 @@ def check_choices(obj: Any) -> None:
     for f in dataclasses.fields(obj):
         choices = f.metadata.get("choices")
         if choices and getattr(obj, f.name) not in choices:
-            from kernel_laugh.errors import KernelLaughError
-
-            raise KernelLaughError(f"--{f.name.replace('_', '-')}: {getattr(obj, f.name)!r} is not one of {choices}")
+                    raise KernelLaughError(f"--{f.name.replace('_', '-')}: {getattr(obj, f.name)!r} is not one of {choices}")
 
 
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -358,8 +410,6 @@ def load_config_file(path: str | Path, fields: dict[str, Any]) -> dict[str, Any]
     Keys are field names (``learning_rate`` or ``learning-rate``), at the top level or under section names such as
     ``TrainConfig:`` (so an earlier run's ``training_args.json`` loads as it is); ``preset: NAME`` names a preset.
     """
-    from kernel_laugh.errors import KernelLaughError
-
     p = Path(path)
     if not p.is_file():
         raise KernelLaughError(f"--config {p}: no such file")
@@ -368,8 +418,6 @@ def load_config_file(path: str | Path, fields: dict[str, Any]) -> dict[str, Any]
         if p.suffix.lower() == ".json":
             raw = json.loads(text)
         else:
-            import yaml  # optional until a YAML file is given
-
             raw = yaml.safe_load(text)
     except Exception as err:  # yaml.YAMLError / json.JSONDecodeError: both say where
         raise KernelLaughError(f"--config {p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'} ({err})") from None
@@ -394,8 +442,6 @@ def load_config_file(path: str | Path, fields: dict[str, Any]) -> dict[str, Any]
 
 def _coerce(name: str, tp: Any, value: Any, where: Path) -> Any:
     """A file's value as the field's type, or a clear error (YAML reads a bare `no` as false: quote it)."""
-    from kernel_laugh.errors import KernelLaughError
-
     base = _field_type(tp)
     optional = type(None) in get_args(tp)
     if value is None and optional:
@@ -424,7 +470,5 @@ def apply_preset(parser: argparse.ArgumentParser, name: str | None) -> None:
     if name is None:
         return
     if name not in PRESETS:
-        from kernel_laugh.errors import KernelLaughError
-
-        raise KernelLaughError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+            raise KernelLaughError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     parser.set_defaults(**PRESETS[name])

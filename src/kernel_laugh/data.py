@@ -27,6 +27,7 @@ from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.readers.folders import describe_left_out, subfolders, walk_files
 from kernel_laugh.readers.images import IMAGE_EXTENSIONS, decode_image, read_image
 from kernel_laugh.readers.tables import Table, read_csv
+from kernel_laugh.sample import LABEL_NAMES, generate_sample
 
 
 logger = logging.getLogger(__name__)
@@ -77,8 +78,6 @@ def _features(label_names: list[str], extra: dict[str, Any]) -> datasets.Feature
 
 
 def _from_sample(cfg: DataConfig) -> datasets.Dataset:
-    from kernel_laugh.sample import LABEL_NAMES, generate_sample
-
     records = generate_sample(cfg.sample_size, cfg.sample_image_size, cfg.split_seed)
     features = _features(LABEL_NAMES, {"session": datasets.Value("string")})
     ds = datasets.Dataset.from_list(records, features=features)
@@ -567,3 +566,12 @@ def group_values(ds: datasets.Dataset, group_column: str | None) -> np.ndarray |
     run = np.r_[0, np.cumsum(labels[1:] != labels[:-1])]  # a new run wherever the label changes
     position = np.arange(len(labels)) - np.searchsorted(run, run)  # index inside its run
     return np.array([f"{r}-{p // n}" for r, p in zip(run, position)])
+
+
+def interval_groups(ds: datasets.Dataset, group_column: str | None) -> np.ndarray | None:
+    """Group ids (N,) as text, of the clip/session column (or ``block:N``) the data was split by: intervals measure
+    spread between these groups. None when there is no grouping or ``ds`` lacks the column (each image then counts
+    as its own group)."""
+    if not group_column or not (block_size(group_column) or group_column in ds.column_names):
+        return None
+    return np.asarray(group_values(ds, group_column)).astype(str)

@@ -17,64 +17,31 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import datasets
 import numpy as np
+import torch
 
-from kernel_laugh.config import DataConfig
+from kernel_laugh.config import DataConfig, EvalConfig, positive_label_index
+from kernel_laugh.data import interval_groups, make_loader, prepare_data, undecoded
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.explain import gradcam_overlay, mean_gradcam
+from kernel_laugh.metrics import (apply_temperature, calibration, compute_metrics, decide, fit_temperature,
+                                  headline_metrics, negative_log_likelihood, subgroup_metrics, threshold_for_target)
+from kernel_laugh.modeling import load_model, predict_batches, read_config
 from kernel_laugh.outputs import write_text_atomic
+from kernel_laugh.plots import image_grid_figure, save_figure
+from kernel_laugh.readers.images import decode_image
+from kernel_laugh.report import REPORT_DIR, write_report
+from kernel_laugh.results import RESULTS_NAME, TRAINING_KEYS, results_header, save_results
+from kernel_laugh.transforms import eval_transform
 
-if TYPE_CHECKING:  # torch, datasets and evaluate load in seconds: imported where used, so `--help` stays fast
-    import datasets
-    import torch
+__all__ = ["EvalConfig", "REPORT_DIR", "evaluate_model", "predict_probs", "select_split", "training_data_defaults",
+           "write_results"]
 
-RESULTS_NAME = "eval_results.json"
-REPORT_DIR = "eval"
-# Keys of eval_results.json that describe the training run, kept when evaluate rewrites the file.
-TRAINING_KEYS = ("best_epoch", "best_metric", "validation_best", "history")
-
-
-@dataclass
-class EvalConfig:
-    split: str = field(default="test", metadata={"help": "Split to measure: train, validation, test, or 'all' (every split together)."})
-    group_by: str | None = field(
-        default=None,
-        metadata={"help": "Metadata column(s) to break every metric down by, comma-separated. Numeric columns can be "
-                  "bucketed: 'age:0-2,3-12,13-59,60+' (a-b includes both ends, 60+ is 60 and above). Example: "
-                  "--group-by race,age:0-2,3-12,13-59,60+"},
-    )
-    output_dir: str | None = field(default=None, metadata={"help": "Where eval_results.json and eval/ go (default: the model folder)."})
-    target_recall: float | None = field(
-        default=None,
-        metadata={"help": "Choose the decision threshold on the validation split as the highest one whose recall of the "
-                  "positive class is at least this (binary models); report the split at it and store it in the model folder."},
-    )
-    target_precision: float | None = field(
-        default=None, metadata={"help": "Like --target-recall, for a precision target (the lowest threshold reaching it)."})
-    save_threshold: bool = field(
-        default=True,
-        metadata={"help": "Write the chosen threshold into the model folder's config.json (decision_threshold, "
-                  "positive_label), where predict and the Space read it; --no-save-threshold only reports it."},
-    )
-    calibrate: bool = field(
-        default=False,
-        metadata={"help": "Fit temperature scaling on the validation split and report calibration before and after "
-                  "(the model folder's scores are not changed)."},
-    )
-    explain: int = field(
-        default=0,
-        metadata={"help": "Add a Grad-CAM grid of the N most confidently wrong images and, for binary models, the mean "
-                  "Grad-CAM over correctly classified positive images."},
-    )
-    n_boot: int = field(default=1000, metadata={"help": "0: no intervals. Otherwise 95 percent intervals over the "
-                                                "clips/sessions (the methods are named in the report; the value is "
-                                                "kept for old scripts and no longer counts resamples)."})
-    n_bins: int = field(default=10, metadata={"help": "Confidence bins for the reliability diagram and ECE."})
-    batch_size: int = field(default=32, metadata={"help": "Images per forward pass."})
-    device: str | None = field(default=None, metadata={"help": "'cpu', 'cuda', 'cuda:1'... (default: a GPU if there is one)."})
 
 
 # ---- subgroup columns ----------------------------------------------------------------------------------
@@ -149,8 +116,6 @@ def training_data_defaults(model_dir: str | Path) -> dict[str, Any]:
 
 def _align_labels(ds: datasets.Dataset, model_labels: list[str], where: str) -> datasets.Dataset:
     """Re-index the dataset's labels to the model's order (same names, any order), or fail clearly."""
-    import datasets
-
     names = ds.features["label"].names
     if names == model_labels:
         return ds
@@ -162,8 +127,6 @@ def _align_labels(ds: datasets.Dataset, model_labels: list[str], where: str) -> 
 
 
 def select_split(splits: datasets.DatasetDict, split: str) -> datasets.Dataset:
-    import datasets
-
     if split == "all":
         return datasets.concatenate_datasets([splits[s] for s in splits])
     if split not in splits:
@@ -172,31 +135,17 @@ def select_split(splits: datasets.DatasetDict, split: str) -> datasets.Dataset:
 
 
 def predict_probs(model: torch.nn.Module, ds: datasets.Dataset, pretrained_cfg: dict[str, Any], batch_size: int = 32,
-                  device: str | None = None, desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
+                    device: str | None = None, desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
     """Softmax probabilities (N, K) and labels (N,) over ``ds``, in its order, with the eval preprocessing."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from kernel_laugh.data import make_loader
-    from kernel_laugh.transforms import eval_transform
-
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = model.eval().to(device)
-    probs, refs = [], []
     loader = make_loader(ds, eval_transform(pretrained_cfg), batch_size, shuffle=False)
-    with torch.no_grad():
-        for pixel_values, labels in tqdm(loader, desc=desc, leave=False):  # (B, 3, H, W), (B,)
-            probs.append(model(pixel_values.to(device)).float().softmax(-1).cpu().numpy())  # (B, K)
-            refs.append(labels.numpy())
-    return np.concatenate(probs), np.concatenate(refs)
+    return predict_batches(model.eval().to(device), loader, device=device, desc=desc)
 
 
 # ---- threshold and calibration (fitted on validation) --------------------------------------------------
 
 def choose_threshold(val_probs: np.ndarray, val_refs: np.ndarray, cfg: EvalConfig, positive_label: int) -> dict[str, Any]:
     """The threshold meeting the target on validation, with what it achieves there."""
-    from kernel_laugh.metrics import headline_metrics, threshold_for_target
-
     t = threshold_for_target(val_probs, val_refs, positive_label, cfg.target_recall, cfg.target_precision)
     achieved = headline_metrics(val_probs, val_refs, positive_label, t)
     target = {"target_recall": cfg.target_recall} if cfg.target_recall is not None else {"target_precision": cfg.target_precision}
@@ -207,8 +156,6 @@ def choose_threshold(val_probs: np.ndarray, val_refs: np.ndarray, cfg: EvalConfi
 def temperature_scaling(val_probs: np.ndarray, val_refs: np.ndarray, probs: np.ndarray, refs: np.ndarray,
                         n_bins: int = 10) -> dict[str, Any]:
     """Fit T on validation; calibration of the evaluated split before and after dividing logits by T."""
-    from kernel_laugh.metrics import apply_temperature, calibration, fit_temperature, negative_log_likelihood
-
     t = fit_temperature(val_probs, val_refs)
     scaled = apply_temperature(probs, t)
     after = calibration(scaled, refs, n_bins)
@@ -246,9 +193,6 @@ def _check_options(cfg: EvalConfig, num_classes: int) -> None:
 def evaluate_model(model_dir: str | Path, data_cfg: DataConfig, cfg: EvalConfig) -> dict[str, Any]:
     """Measure the folder's model on ``cfg.split`` of ``data_cfg``'s data, write the results and the report,
     and return the results (as in eval_results.json)."""
-    from kernel_laugh.metrics import compute_metrics, subgroup_metrics
-    from kernel_laugh.modeling import load_model, read_config
-
     model_config = read_config(model_dir)  # fails first, with a clear message, when there is no model
     names = list(model_config["label_names"])
     positive = _positive_index(names, data_cfg.positive_label, model_config.get("positive_label"))
@@ -257,14 +201,13 @@ def evaluate_model(model_dir: str | Path, data_cfg: DataConfig, cfg: EvalConfig)
     model = load_model(model_dir)
     probs, refs = predict_probs(model, ds, model.pretrained_cfg, cfg.batch_size, cfg.device, desc=cfg.split)
 
-    results: dict[str, Any] = {"split": cfg.split, "model": str(model_dir), "dataset": data_cfg.dataset,
-                               "synthetic": data_cfg.dataset == "sample", "split_method": data.description,
-                               "label_names": names, **({"positive_label": names[positive]} if len(names) == 2 else {}), "split_sizes": {k: len(v) for k, v in data.splits.items()},
-                               "skipped_files": data.skipped}
+    results: dict[str, Any] = dict(results_header(
+        cfg.split, data_cfg.dataset, data.description, names, positive if len(names) == 2 else None,
+        {k: len(v) for k, v in data.splits.items()}, data.skipped, model=str(model_dir)))
     results |= _stored_threshold(model_config) if len(names) == 2 else {}
     results |= _fit_on_validation(model, data.splits, names, positive, probs, refs, data_cfg, cfg)
     threshold = results.get("threshold_selection", {}).get("threshold")
-    groups = _bootstrap_groups(ds, data_cfg)
+    groups = interval_groups(ds, data_cfg.group_column)
     if data_cfg.group_column and groups is None:
         results["interval_grouping"] = (f"could not be grouped: {data_cfg.dataset} has no {data_cfg.group_column!r} "
                                         "column, so each image counts as its own group (intervals may be too narrow "
@@ -290,8 +233,6 @@ def evaluate_model(model_dir: str | Path, data_cfg: DataConfig, cfg: EvalConfig)
 def _positive_index(names: list[str], requested: str | None, saved: str | None) -> int:
     """The positive class: --positive-label (the training run's, by default), else config.json's, else the rule of
     ``config.positive_label_index``. 1 for multi-class models, where it is not used."""
-    from kernel_laugh.config import positive_label_index
-
     if len(names) != 2:
         return 1
     return positive_label_index(names, requested or (saved if saved in names else None))[0]  # type: ignore[return-value]
@@ -303,8 +244,6 @@ def _fits_threshold(cfg: EvalConfig) -> bool:
 
 def _evaluation_data(data_cfg: DataConfig, cfg: EvalConfig, names: list[str]) -> tuple[Any, datasets.Dataset, dict[str, np.ndarray]]:
     """The prepared data, the split to measure (labels in the model's order) and its subgroup columns."""
-    from kernel_laugh.data import prepare_data
-
     group_specs = parse_group_by(cfg.group_by)
     # Measuring every row (--split all) makes no split, so a group column the data lacks (e.g. from the training
     # run's training_args.json) must not stop it; the intervals then resample single images, and the report says so.
@@ -336,17 +275,6 @@ def _fit_on_validation(model: torch.nn.Module, splits: datasets.DatasetDict, nam
     return out
 
 
-def _bootstrap_groups(ds: datasets.Dataset, data_cfg: DataConfig) -> np.ndarray | None:
-    """Group ids of the clip/session column (or ``block:N``) the data was split by: intervals measure spread
-    between these groups, as training does for its held-out split."""
-    from kernel_laugh.data import block_size, group_values
-
-    column = data_cfg.group_column
-    if not column or not (block_size(column) or column in ds.column_names):
-        return None
-    return np.asarray(group_values(ds, column)).astype(str)
-
-
 # ---- writing -------------------------------------------------------------------------------------------
 
 def write_results(results: dict[str, Any], out_dir: str | Path) -> Path:
@@ -357,48 +285,15 @@ def write_results(results: dict[str, Any], out_dir: str | Path) -> Path:
     if path.is_file():
         previous = json.loads(path.read_text())
         results = {k: previous[k] for k in TRAINING_KEYS if k in previous and k not in results} | results
-    write_text_atomic(path, json.dumps(results, indent=2) + "\n")
+    save_results(results, path)
     write_report(results, out / REPORT_DIR)
     return path
-
-
-def write_report(results: dict[str, Any], report_dir: str | Path) -> Path:
-    """``report.md`` and its plots (confusion_matrix, roc, pr, calibration, one per subgroup column) from a
-    results dict alone, so training and ``kernel-laugh evaluate`` write the same report."""
-    from kernel_laugh.plots import (calibration_figure, confusion_matrix_figure, pr_figure, roc_figure, save_figure,
-                                    subgroup_figure)
-    from kernel_laugh.report import render_report
-
-    out = Path(report_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    names = results["label_names"]
-    save_figure(confusion_matrix_figure(results, names), out / "confusion_matrix.png")
-    if results.get("roc_curve") or results.get("roc_curves"):
-        save_figure(roc_figure(results), out / "roc.png")
-    if results.get("pr_curve") or results.get("pr_curves"):
-        save_figure(pr_figure(results), out / "pr.png")
-    if results.get("calibration"):
-        save_figure(calibration_figure(results), out / "calibration.png")
-    for column, rows in (results.get("subgroups") or {}).items():
-        save_figure(subgroup_figure(rows, column), out / subgroup_plot_name(column))
-    write_text_atomic(out / "report.md", render_report(results))
-    return out
-
-
-def subgroup_plot_name(column: str) -> str:
-    return "subgroups_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", column).strip("_") + ".png"
 
 
 def write_explanations(model: torch.nn.Module, ds: datasets.Dataset, probs: np.ndarray, refs: np.ndarray,
                        names: list[str], positive: int, threshold: float | None, n: int, out_dir: Path) -> dict[str, Any]:
     """Grad-CAM figures for the report: the ``n`` most confidently wrong images, and for binary models the
     mean heat map over correctly classified positive images. Returns what was written."""
-    from kernel_laugh.explain import gradcam_overlay, mean_gradcam
-    from kernel_laugh.metrics import decide
-    from kernel_laugh.data import undecoded
-    from kernel_laugh.plots import image_grid_figure, save_figure
-    from kernel_laugh.readers.images import decode_image
-
     stored = undecoded(ds)  # rows decoded by the package's image reader, as the model saw them in predict_probs
 
     out_dir.mkdir(parents=True, exist_ok=True)

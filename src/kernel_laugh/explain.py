@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import matplotlib
 import torch
 from PIL import Image
 
@@ -143,8 +144,6 @@ def heatmap_to_image(heat: np.ndarray, size: tuple[int, int], pretrained_cfg: di
 
 def overlay(image: Image.Image, heat: np.ndarray, alpha: float = 0.45) -> Image.Image:
     """The image with the heat map (H, W in [0, 1], same size) blended on top in the 'jet' colour map."""
-    import matplotlib
-
     colours = matplotlib.colormaps["jet"](heat)[..., :3]  # (H, W, 3) in [0, 1]
     weight = alpha * heat[..., None] ** 0.5  # cold regions stay close to the original image
     base = np.asarray(to_rgb(image), np.float32) / 255.0

@@ -19,6 +19,7 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.fx.experimental.optimization import fuse
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 
@@ -48,8 +49,6 @@ def cpu_chunk_size() -> int:
 
 def _fold_batch_norm(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` with each batch norm folded into the convolution before it."""
-    from torch.fx.experimental.optimization import fuse
-
     model = model.eval()
     try:
         return fuse(model)  # copies; the original keeps its batch norms

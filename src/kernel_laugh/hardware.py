@@ -34,7 +34,7 @@ def cpu_has_native_bf16() -> bool:
 
 def native_bf16(device: torch.device | str) -> bool:
     """Whether bf16 autocast is faster than fp32 on ``device`` ("cpu", "cuda", "cuda:1"...)."""
-    import torch
+    import torch  # lazy: only device questions need torch; frame decoding asks about CPUs without loading it
 
     kind = torch.device(device).type
     if kind == "cuda":
@@ -44,7 +44,7 @@ def native_bf16(device: torch.device | str) -> bool:
 
 def training_device() -> torch.device:
     """The device Accelerate will train on in this process (a GPU if there is one, else the CPU)."""
-    import torch
+    import torch  # lazy: only device questions need torch; frame decoding asks about CPUs without loading it
 
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 

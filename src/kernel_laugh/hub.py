@@ -20,9 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import datasets
+import huggingface_hub.errors as hf_errors
+from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi, ModelCard, get_token
+from huggingface_hub.utils import filter_repo_objects
+
 from kernel_laugh import __version__
-from kernel_laugh.card import is_repo_id
+from kernel_laugh.card import is_repo_id, render_card, render_dataset_card
 from kernel_laugh.config import CardConfig, DataConfig
+from kernel_laugh.data import prepare_data
 from kernel_laugh.errors import KernelLaughError
 
 # Never uploaded from a model folder. fnmatch patterns as in HfApi.upload_folder: "*" also matches "/".
@@ -55,8 +61,6 @@ def check_repo_id(repo_id: str | None, flag: str = "--repo-id") -> str:
 
 def require_token() -> str:
     """The Hub token from ``HF_TOKEN`` or the stored login; a clear error when there is none. Never printed."""
-    from huggingface_hub import get_token
-
     token = get_token()
     if not token:
         raise KernelLaughError(NO_TOKEN)
@@ -64,22 +68,16 @@ def require_token() -> str:
 
 
 def has_token() -> bool:
-    from huggingface_hub import get_token
-
     return bool(get_token())
 
 
 def _api(token: str) -> Any:
-    from huggingface_hub import HfApi
-
     return HfApi(token=token, library_name="kernel-laugh", library_version=__version__)
 
 
 @contextmanager
 def _hub_errors(action: str) -> Iterator[None]:
     """Hub and network failures → one-line ``KernelLaughError`` (messages carry no token)."""
-    import huggingface_hub.errors as hf_errors
-
     # huggingface_hub's HTTP errors derive from its HTTP client's HTTPError (httpx2 in 2.x, requests before).
     http_error = getattr(hf_errors, "HTTPError", OSError)
     try:
@@ -95,8 +93,6 @@ def _hub_errors(action: str) -> Iterator[None]:
 
 def _list_files(folder: Path, ignore: list[str]) -> tuple[list[str], list[str]]:
     """(kept, left out) paths relative to ``folder``, filtered with huggingface_hub's own pattern matcher."""
-    from huggingface_hub.utils import filter_repo_objects
-
     every = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     kept = list(filter_repo_objects(every, ignore_patterns=ignore))
     return kept, [p for p in every if p not in set(kept)]
@@ -139,8 +135,6 @@ def _size(n: int) -> str:
 
 
 def _card_yaml(card_text: str, repo_type: str = "model") -> str:
-    from huggingface_hub import DatasetCard, ModelCard
-
     cls = ModelCard if repo_type == "model" else DatasetCard
     try:
         return cls(card_text).data.to_yaml()
@@ -205,8 +199,6 @@ def _read_json(path: Path) -> dict[str, Any]:
 def render_folder_card(folder: str | Path, model_id: str | None) -> str:
     """The model card for a trained folder, rendered from its own eval_results.json, training_args.json and
     config.json, naming ``model_id``; card settings (license, dataset id) come from the run's training_args.json."""
-    from kernel_laugh.card import render_card
-
     folder = Path(folder)
     results, args, config = (_read_json(folder / name) for name in CARD_INPUTS)
     known = CardConfig.__dataclass_fields__
@@ -235,8 +227,6 @@ def _commit_message(folder: Path) -> tuple[str, str]:
 
 def _uploadable(folder: Path, card_text: str | None = None) -> list[str]:
     """``current_model_files``, never anything training state or caches (MODEL_IGNORE_PATTERNS)."""
-    from huggingface_hub.utils import filter_repo_objects
-
     return list(filter_repo_objects(current_model_files(folder, card_text), ignore_patterns=MODEL_IGNORE_PATTERNS))
 
 
@@ -270,8 +260,6 @@ def push_model(model_dir: str | Path, repo_id: str, *, private: bool = False, re
     ``private`` only applies when the repo is created. ``revision``: the branch to commit to (created from main
     if missing), or the branch a PR targets with ``create_pr``.
     """
-    from huggingface_hub import CommitOperationAdd
-
     upload = plan_model_upload(model_dir, repo_id, keep_readme=keep_readme)
     api = _api(require_token())
     with _hub_errors(f"uploading {upload.folder} to {repo_id}"):
@@ -294,8 +282,6 @@ def push_model(model_dir: str | Path, repo_id: str, *, private: bool = False, re
 
 def dataset_summary(data: Any, cfg: DataConfig) -> dict[str, Any]:
     """Plain-dict facts about a ``PreparedData`` for the dataset card (features, labels, splits, groups)."""
-    import datasets
-
     def describe(feature: Any) -> str:
         if isinstance(feature, datasets.ClassLabel):
             return f"ClassLabel ({len(feature.names)} classes)"
@@ -333,9 +319,6 @@ class DatasetUpload:
 def plan_dataset_upload(cfg: DataConfig, repo_id: str, *, license: str = "apache-2.0",
                         description: str | None = None) -> DatasetUpload:
     """Load and split the source exactly as training does, and render its dataset card. Offline for local sources."""
-    from kernel_laugh.card import render_dataset_card
-    from kernel_laugh.data import prepare_data
-
     check_repo_id(repo_id)
     data = prepare_data(cfg)
     card = render_dataset_card(dataset_summary(data, cfg), repo_id, license=license, description=description)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from transformers import pipeline
 
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.fastpath import inference_network
@@ -119,8 +120,6 @@ class Predictor:
 
 def _load_pipeline(ref: str, device: str | int | None) -> Any:
     """``pipeline("image-classification")`` for a model folder or Hub id, with one-line errors."""
-    from transformers import pipeline
-
     model = resolve_model_ref(ref)  # a mistyped or damaged local folder: one line naming it, no Hub round trip
     try:
         return pipeline("image-classification", model=model, device=device)

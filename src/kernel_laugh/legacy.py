@@ -14,6 +14,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import torch
+from huggingface_hub import HfApi, hf_hub_download
 
 from kernel_laugh.config import ModelConfig
 from kernel_laugh.errors import KernelLaughError
@@ -121,8 +122,6 @@ def _resolve(source: str | Path) -> Path:
     p = Path(source)
     if p.exists() or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
         return p
-    from huggingface_hub import HfApi, hf_hub_download
-
     try:  # a Hub model repo: take its one .pth / .pt file
         names = [f for f in HfApi().list_repo_files(str(source)) if f.endswith((".pth", ".pt"))]
         if not names:

@@ -19,7 +19,9 @@ import numpy as np
 from kernel_laugh.config import DataConfig, LRFindConfig, ModelConfig, TrainConfig
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.outputs import write_text_atomic
-from kernel_laugh.training import Run, logits_of, make_accelerator, set_backbone_trainable, setup
+from kernel_laugh.plots import new_figure, save_figure
+from kernel_laugh.modeling import logits_of
+from kernel_laugh.training import Run, make_accelerator, set_backbone_trainable, setup
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +123,7 @@ def _forever(loader) -> Iterator[Any]:
 
 
 def _save_plot(lrs: list[float], losses: list[float], suggested: float, path: Path) -> None:
-    from kernel_laugh.plots import plt, save_figure
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure(figsize=(6, 4))
     ax.plot(lrs, losses)
     ax.axvline(suggested, color="tab:red", linestyle="--", label=f"suggested {suggested:.1e}")
     ax.set(xscale="log", xlabel="learning rate (head)", ylabel="training loss (smoothed)", title="Learning-rate range test")

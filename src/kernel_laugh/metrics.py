@@ -8,7 +8,7 @@ Layout: small numpy functions compute each number (``confusion``, ``roc_auc``, `
 ``calibration``...); the ``evaluate.Metric`` classes wrap them for a whole split; the intervals
 (``clustered_intervals``, built on ``kernel_laugh.intervals``) call the same functions once per jackknife
 replicate (an ``evaluate`` compute per replicate would spend its time writing Arrow tables). Under several processes the caller gathers predictions first (``accelerator.gather_for_metrics`` in
-``training.predict_probs``), so every function here sees each sample exactly once.
+``modeling.predict_batches``), so every function here sees each sample exactly once.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from scipy.optimize import minimize_scalar
 from scipy.stats import rankdata
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from kernel_laugh import intervals as iv
 from kernel_laugh.errors import KernelLaughError
 
 # The numbers of the report's summary table; each gets a 95% interval (clustered_intervals).
@@ -266,8 +267,6 @@ def clustered_intervals(probs: np.ndarray, refs: np.ndarray, groups: np.ndarray 
     probs (N, K), refs (N,), groups (N,) clip/session ids or None (each frame its own group). Returns
     ``<metric>_ci_low`` / ``<metric>_ci_high`` (None where no interval can be estimated, never a zero-width one),
     ``ci_methods`` {metric: method}, ``ci_not_estimable`` {metric: reason} and ``ci_groups`` (G)."""
-    from kernel_laugh import intervals as iv
-
     probs, refs = np.asarray(probs, dtype=np.float64), np.asarray(refs, dtype=int)
     codes, g = iv.group_codes(groups, len(refs))
     decided = decide(probs, positive_label, threshold)

@@ -11,9 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import timm
 import torch
+from huggingface_hub import snapshot_download
 from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from kernel_laugh.config import ModelConfig
 from kernel_laugh.errors import KernelLaughError
@@ -68,8 +71,6 @@ def _model_dir(source: str) -> Path:
     """A local model folder, or a Hub id downloaded (config and safetensors only) into the cache."""
     if Path(source).expanduser().is_dir():
         return Path(source).expanduser()
-    from huggingface_hub import snapshot_download
-
     try:
         return Path(snapshot_download(source, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
     except Exception as err:  # offline, unknown repo, bad id: hub and http errors vary by version
@@ -143,3 +144,29 @@ def load_model(model_dir: str | Path) -> torch.nn.Module:
     model.pretrained_cfg = dict(config["pretrained_cfg"], architecture=config["architecture"])
     model.label_names = list(config["label_names"])
     return model
+
+
+def logits_of(output: Any) -> torch.Tensor:
+    """(B, K) logits from a timm model (a tensor) or a transformers model (an output with ``.logits``)."""
+    return output.logits if hasattr(output, "logits") else output
+
+
+@torch.no_grad()
+def predict_batches(model: torch.nn.Module, loader: Any, *, device: str | torch.device | None = None,
+                  gather: Any = None, desc: str = "eval", show_progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax probabilities (N, K) and labels (N,) over ``loader``'s ``(inputs, labels)`` batches, in order.
+
+    ``device``: where the inputs go (None: where the loader puts them, as an Accelerate-prepared one does).
+    ``gather``: under several processes, ``accelerator.gather_for_metrics``, so every process gets every sample.
+    Training, evaluation and compare all score through this loop."""
+    model.eval()
+    probs, refs = [], []
+    for inputs, labels in tqdm(loader, desc=desc, disable=not show_progress, leave=False):  # (B, 3, H, W), (B,)
+        p = logits_of(model(inputs if device is None else inputs.to(device))).float().softmax(-1)  # (B, K)
+        if gather is not None:
+            # gather_for_metrics drops the samples the distributed sampler duplicated to even out the last batch,
+            # so every image counts exactly once.
+            p, labels = gather((p, labels))
+        probs.append(p.cpu().numpy())
+        refs.append(labels.cpu().numpy())
+    return np.concatenate(probs), np.concatenate(refs)

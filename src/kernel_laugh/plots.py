@@ -1,4 +1,9 @@
-"""Figures from result dicts (as written to eval_results.json). Functions return figures; callers save them."""
+"""Figures from result dicts (as written to eval_results.json). Functions return figures; callers save them.
+
+Figures are made with matplotlib's object API (``Figure``), not pyplot: no backend is chosen (headless training
+nodes and Spaces have no display, and an importing program keeps its own backend), and no figure is kept in
+pyplot's global list, so nothing needs closing.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,24 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless: training nodes and Spaces have no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from kernel_laugh.outputs import write_atomic
+from kernel_laugh.results import format_interval
 
-from kernel_laugh.outputs import write_atomic  # noqa: E402
+
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **subplots: Any) -> tuple[Figure, Any]:
+    """A figure and its axes, as ``pyplot.subplots`` returns them (``subplots`` goes to ``Figure.subplots``)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **subplots)
 
 
 def confusion_matrix_figure(results: dict[str, Any], label_names: list[str], title: str = "") -> Figure:
     """Counts, with each cell's share of its true class, rows = true label."""
     cm = np.asarray(results["confusion_matrix"])
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.2 * len(label_names) + 2.5, 1.0 * len(label_names) + 2))
+    fig, ax = new_figure(figsize=(1.2 * len(label_names) + 2.5, 1.0 * len(label_names) + 2))
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i, j in np.ndindex(cm.shape):
         ax.text(j, i, f"{cm[i, j]}\n{share[i, j]:.0%}", ha="center", va="center",
@@ -41,14 +49,13 @@ def _class_name(results: dict[str, Any], index: int) -> str:
 
 
 def _interval(results: dict[str, Any], metric: str) -> str:
-    low, high = results.get(f"{metric}_ci_low"), results.get(f"{metric}_ci_high")
-    return f" (95% CI {low:.3f}-{high:.3f})" if low is not None and high is not None else ""
+    return format_interval(results, metric, " (95% CI {low:.3f}-{high:.3f})", "")
 
 
 def roc_figure(results: dict[str, Any], title: str = "") -> Figure:
     """ROC curve of the positive class (binary) or one-vs-rest curves of every class (multi-class), with AUC
     and, when known, its 95% interval. With a decision threshold, its operating point is marked."""
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = new_figure(figsize=(5, 5))
     if results.get("roc_curve"):
         curve = results["roc_curve"]
         ax.plot(curve["fpr"], curve["tpr"], lw=2, label=f"AUC {results['roc_auc']:.3f}{_interval(results, 'roc_auc')}")
@@ -86,7 +93,7 @@ def _mark_operating_point(ax, results: dict[str, Any], x: float, y: float | None
 def pr_figure(results: dict[str, Any], title: str = "") -> Figure:
     """Precision-recall curve (binary: the positive class, with the no-skill line at its prevalence;
     multi-class: one curve per class), with PR AUC and its interval."""
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = new_figure(figsize=(5, 5))
     if results.get("pr_curve"):
         curve = results["pr_curve"]
         ax.step(curve["recall"], curve["precision"], where="post", lw=2,
@@ -110,7 +117,7 @@ def pr_figure(results: dict[str, Any], title: str = "") -> Figure:
 def calibration_figure(results: dict[str, Any], title: str = "") -> Figure:
     """Reliability diagram (accuracy against mean confidence per bin; the diagonal is perfect calibration)
     above a histogram of confidences. With temperature scaling, the calibrated curve is drawn too."""
-    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5, 6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+    fig, (ax, hist) = new_figure(2, 1, figsize=(5, 6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
     curves = [("model", results["calibration"]["bins"], results["ece"])]
     scaled = results.get("temperature_scaling")
     if scaled:
@@ -135,7 +142,7 @@ def calibration_figure(results: dict[str, Any], title: str = "") -> Figure:
 
 def subgroup_figure(rows: list[dict[str, Any]], column: str, metrics: tuple[str, ...] = ("accuracy", "f1")) -> Figure:
     """Grouped bars of each metric per subgroup with 95% interval whiskers; support under each group."""
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(rows) * len(metrics) + 1.5), 4))
+    fig, ax = new_figure(figsize=(max(4.5, 1.1 * len(rows) * len(metrics) + 1.5), 4))
     x = np.arange(len(rows))
     width = 0.8 / len(metrics)
     for i, metric in enumerate(metrics):
@@ -157,7 +164,7 @@ def image_grid_figure(images: list[Any], titles: list[str], ncols: int = 4, supt
     """PIL images (e.g. Grad-CAM overlays) in a grid with a small title each."""
     ncols = max(1, min(ncols, len(images)))
     nrows = max(1, -(-len(images) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.6 * nrows + (0.4 if suptitle else 0)), squeeze=False)
+    fig, axes = new_figure(nrows, ncols, figsize=(2.6 * ncols, 2.6 * nrows + (0.4 if suptitle else 0)), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, text in zip(axes.flat, images, titles):
@@ -176,7 +183,7 @@ def comparison_figure(result: dict[str, Any]) -> Figure:
     pairs = result["comparisons"]
     names = [str(m).rstrip("/").split("/")[-1] for m in result["models"]]
     metrics = list(pairs[0]["differences"]) if pairs else []
-    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(metrics) * max(len(pairs), 1) + 1.8))
+    fig, ax = new_figure(figsize=(6.5, 0.45 * len(metrics) * max(len(pairs), 1) + 1.8))
     step = 0.7 / max(len(pairs), 1)
     for i, pair in enumerate(pairs):
         y = np.arange(len(metrics)) - 0.35 + step * (i + 0.5)
@@ -204,11 +211,8 @@ def comparison_figure(result: dict[str, Any]) -> Figure:
 
 
 def save_figure(fig: Figure, path: Any) -> None:
-    """Write ``fig`` to ``path`` (format from its suffix) atomically, and close it."""
-    try:
-        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png"))
-    finally:
-        plt.close(fig)
+    """Write ``fig`` to ``path`` (format from its suffix) atomically."""
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png"))
 
 
 # ---- video timeline (kernel_laugh.video) --------------------------------------------------------------------
@@ -219,7 +223,7 @@ def timeline_figure(timeline: list[dict[str, float]], segments: list[dict[str, f
     times = [r["time"] for r in timeline]
     labels = [k for k in (timeline[0] if timeline else {}) if k != "time"]
     labels = labels if len(labels) > 2 else [label]
-    fig, ax = plt.subplots(figsize=(10, 3.2))
+    fig, ax = new_figure(figsize=(10, 3.2))
     for s in segments:
         ax.axvspan(s["start"], s["end"], color="tab:orange", alpha=0.2, lw=0)
     others = iter(["tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan",

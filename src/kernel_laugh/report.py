@@ -1,4 +1,6 @@
-"""Render ``eval/report.md`` from a results dict (as in eval_results.json). Pure: no I/O.
+"""Results → the ``eval/`` folder: ``render_report`` is the markdown of ``eval/report.md`` from a results dict (as
+in eval_results.json), pure; ``write_report`` writes it with its plots. Training and ``kernel-laugh evaluate``
+both call ``write_report``, so they leave the same report.
 
 The two tables are the original project's: per class precision / recall / F1 / support with accuracy and
 macro / weighted averages (scikit-learn's ``classification_report`` layout), and the summary of headline
@@ -7,28 +9,21 @@ metrics, here with 95% intervals. Then calibration, the subgroup tables and the 
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
+
+from kernel_laugh.outputs import write_text_atomic
+from kernel_laugh.plots import (calibration_figure, confusion_matrix_figure, pr_figure, roc_figure, save_figure,
+                                subgroup_figure)
+from kernel_laugh.results import format_interval, format_number, markdown_table
+
+REPORT_DIR = "eval"
 
 SYNTHETIC_NOTE = ("> **Synthetic data.** These numbers come from the SYNTHETIC sample that kernel-laugh generates; "
                   "they show that the pipeline works and say nothing about real brain data or laughter.")
 SUMMARY = (("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
            ("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"), ("ece", "ECE (lower is better)"))
-
-
-def _fmt(x: Any, digits: int = 3) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
-
-
-def _ci(row: dict[str, Any], metric: str) -> str:
-    low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
-    return f"{low:.3f}-{high:.3f}" if low is not None and high is not None else "n/a"
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(_fmt(v) for v in r) + " |" for r in rows])
 
 
 def per_class_table(results: dict[str, Any]) -> str:
@@ -37,7 +32,7 @@ def per_class_table(results: dict[str, Any]) -> str:
     rows.append(["**accuracy**", "", "", results["accuracy"], n])
     for avg in ("macro", "weighted"):
         rows.append([f"**{avg} avg**", results[f"precision_{avg}"], results[f"recall_{avg}"], results[f"f1_{avg}"], n])
-    return _table(["class", "precision", "recall", "f1-score", "support"], rows)
+    return markdown_table(["class", "precision", "recall", "f1-score", "support"], rows)
 
 
 def summary_table(results: dict[str, Any]) -> str:
@@ -46,8 +41,8 @@ def summary_table(results: dict[str, Any]) -> str:
     for m in qualifier:
         qualifier[m] = f" ({results.get('positive_label')})" if binary else " (macro)"
     qualifier["roc_auc"] = qualifier["pr_auc"] = "" if binary else " (one-vs-rest macro)"
-    rows = [[name + qualifier.get(key, ""), results.get(key), _ci(results, key)] for key, name in SUMMARY]
-    return _table(["metric", "value", "95% interval"], rows)
+    rows = [[name + qualifier.get(key, ""), results.get(key), format_interval(results, key)] for key, name in SUMMARY]
+    return markdown_table(["metric", "value", "95% interval"], rows)
 
 
 def _decision_line(results: dict[str, Any]) -> str:
@@ -62,7 +57,7 @@ def _decision_line(results: dict[str, Any]) -> str:
         stored = f" Read from the {sel['source']}." if sel.get("source") else ""
         return (f"- Decision: '{results['positive_label']}' when its probability is at least **{t:.4f}**, chosen on the "
                 f"{fitted_on} split for {kind} >= {sel.get('target_' + kind)} (there: recall "
-                f"{_fmt(sel.get('validation_recall'))}, precision {_fmt(sel.get('validation_precision'))}).{stored}{same} "
+                f"{format_number(sel.get('validation_recall'))}, precision {format_number(sel.get('validation_precision'))}).{stored}{same} "
                 "Scores are unchanged; ROC AUC, PR AUC and calibration do not depend on the threshold.")
     return f"- Decision: '{results['positive_label']}' when its probability is at least **{t:.4f}** ({sel.get('source', '')})."
 
@@ -75,27 +70,25 @@ def _not_estimable_lines(results: dict[str, Any]) -> list[str]:
 def _calibration_section(results: dict[str, Any]) -> str:
     lines = ["## Calibration", "",
              f"Expected calibration error (top-label, {results.get('calibration', {}).get('n_bins', 10)} equal bins): "
-             f"**{_fmt(results.get('ece'))}** (95% interval {_ci(results, 'ece')}).", ""]
+             f"**{format_number(results.get('ece'))}** (95% interval {format_interval(results, 'ece')}).", ""]
     ts = results.get("temperature_scaling")
     if ts:
         lines += [f"Temperature scaling fitted on the {ts['fitted_on']} split: T = {ts['temperature']:.3f} "
                   "(reported here only; the model folder's scores are not changed).", "",
-                  _table(["", "ECE", "negative log-likelihood"], [["before", ts["ece_before"], ts["nll_before"]],
+                  markdown_table(["", "ECE", "negative log-likelihood"], [["before", ts["ece_before"], ts["nll_before"]],
                                                                   ["after", ts["ece_after"], ts["nll_after"]]]), ""]
     lines += ["![reliability diagram](calibration.png)", ""]
     return "\n".join(lines)
 
 
 def _subgroup_section(results: dict[str, Any]) -> str:
-    from kernel_laugh.evaluation import subgroup_plot_name
-
     parts = ["## Subgroups", ""]
     for column, rows in results["subgroups"].items():
-        table = _table(["group", "support", "groups", "accuracy", "95% interval", "precision", "recall", "F1", "ROC AUC",
+        table = markdown_table(["group", "support", "groups", "accuracy", "95% interval", "precision", "recall", "F1", "ROC AUC",
                         "ROC AUC 95% interval"],
                        [[r["group"] + (" ⚠" if r.get("too_small") else ""), r["support"], r.get("groups", "n/a"),
-                         r["accuracy"], _ci(r, "accuracy"), r["precision"], r["recall"], r["f1"], r["roc_auc"],
-                         _ci(r, "roc_auc")] for r in rows])
+                         r["accuracy"], format_interval(r, "accuracy"), r["precision"], r["recall"], r["f1"], r["roc_auc"],
+                         format_interval(r, "roc_auc")] for r in rows])
         parts += [f"### By {column}", "", table, ""]
         if results.get("ci_method") and any(r.get("too_small") for r in rows):
             parts += ["⚠ too small to say anything about: fewer than 5 clips/sessions (or none with an interval). "
@@ -141,3 +134,26 @@ def render_report(results: dict[str, Any]) -> str:
     if results.get("explanations"):
         sections.append(_explanations_section(results))
     return "\n".join(head + body) + "\n" + "\n".join(s for s in sections if s)
+
+
+def write_report(results: dict[str, Any], report_dir: str | Path) -> Path:
+    """``report.md`` and its plots (confusion_matrix, roc, pr, calibration, one per subgroup column) from a
+    results dict alone, so training and ``kernel-laugh evaluate`` write the same report."""
+    out = Path(report_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = results["label_names"]
+    save_figure(confusion_matrix_figure(results, names), out / "confusion_matrix.png")
+    if results.get("roc_curve") or results.get("roc_curves"):
+        save_figure(roc_figure(results), out / "roc.png")
+    if results.get("pr_curve") or results.get("pr_curves"):
+        save_figure(pr_figure(results), out / "pr.png")
+    if results.get("calibration"):
+        save_figure(calibration_figure(results), out / "calibration.png")
+    for column, rows in (results.get("subgroups") or {}).items():
+        save_figure(subgroup_figure(rows, column), out / subgroup_plot_name(column))
+    write_text_atomic(out / "report.md", render_report(results))
+    return out
+
+
+def subgroup_plot_name(column: str) -> str:
+    return "subgroups_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", column).strip("_") + ".png"

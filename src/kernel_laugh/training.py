@@ -25,19 +25,26 @@ import torch
 from accelerate import Accelerator
 from accelerate.tracking import get_available_trackers
 from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, broadcast, get_int_from_env, set_seed
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
+from kernel_laugh.audio.task import audio_parts
+from kernel_laugh.card import render_card
 from kernel_laugh.checkpoints import (folder_run_id, pause_if_requested, remove_partial, resolve_checkpoint, restore_best,
                                       save_checkpoint, write_run_id)
 from kernel_laugh.config import CardConfig, DataConfig, ModelConfig, TrainConfig, positive_label_index
-from kernel_laugh.data import (EpochSampler, PreparedData, block_size, cache_resized, group_values, make_loader,
-                               prepare_data)
+from kernel_laugh.data import (EpochSampler, PreparedData, cache_resized, interval_groups, make_loader, prepare_data,
+                               undecoded)
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.metrics import compute_metrics, negative_log_likelihood
-from kernel_laugh.modeling import build_model, init_from_model, save_model
+from kernel_laugh.modeling import build_model, init_from_model, logits_of, predict_batches, save_model
 from kernel_laugh.hardware import loader_workers, native_bf16, training_device
 from kernel_laugh.outputs import check_output_dir, clear_run, remove_leftovers, write_text_atomic
+from kernel_laugh.plots import confusion_matrix_figure, roc_figure, save_figure
+from kernel_laugh.readers.images import decode_image
+from kernel_laugh.report import REPORT_DIR, write_report
+from kernel_laugh.results import RESULTS_NAME, results_header, save_results
 from kernel_laugh.transforms import channel_statistics, eval_transform, split_first_resize, train_transform
 
 STATE_DIR = "checkpoints"  # resumable training state; hub.py never uploads it
@@ -129,8 +136,6 @@ def setup(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     set_seed(train_cfg.seed)
     save = save_model
     if data_cfg.modality == "audio":  # the audio expert brings its data, model and loaders; the rest is shared
-        from kernel_laugh.audio.task import audio_parts
-
         parts = audio_parts(data_cfg, model_cfg, train_cfg, sample_weights if train_cfg.class_balance == "sampler" else None)
         data, model, (train_dl, val_dl, test_dl), save = parts.data, parts.model, parts.loaders, parts.save
         if data.skipped and accelerator.is_main_process:
@@ -167,9 +172,6 @@ def _image_parts(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainC
         print(f"skipped {len(data.skipped)} unreadable image(s):\n  " + "\n  ".join(data.skipped))
     model = build_task_model(model_cfg, data.label_names)
     if model_cfg.normalize == "dataset":  # into pretrained_cfg, so every loader (and the pipeline) applies it
-        from kernel_laugh.data import undecoded
-        from kernel_laugh.readers.images import decode_image
-
         stored = undecoded(data.splits["train"].select_columns(["image"]))  # decoded by the one image reader
         mean, std = channel_statistics((decode_image(row["image"]) for row in stored), model.pretrained_cfg)
         model.pretrained_cfg = {**model.pretrained_cfg, "mean": mean, "std": std}
@@ -217,11 +219,6 @@ def param_groups(model: torch.nn.Module, lr: float, backbone_scale: float) -> li
 def _head(model: torch.nn.Module) -> torch.nn.Module:
     """The classifier head: timm's ``get_classifier()``, or a transformers classifier's ``classifier`` module."""
     return model.get_classifier() if hasattr(model, "get_classifier") else model.classifier
-
-
-def logits_of(output: Any) -> torch.Tensor:
-    """(B, K) logits from a timm model (a tensor) or a transformers model (an output with ``.logits``)."""
-    return output.logits if hasattr(output, "logits") else output
 
 
 def set_backbone_trainable(model: torch.nn.Module, trainable: bool) -> None:
@@ -298,21 +295,6 @@ def _totals(acc: Accelerator, progress: Progress, local: torch.Tensor) -> tuple[
     """(loss x images, images) of this epoch so far over all processes, including the part before a resume."""
     total = acc.reduce(local.clone(), reduction="sum")  # a collective: every process calls it at the same point
     return progress.loss_sum + float(total[0]), progress.loss_count + int(total[1])
-
-
-@torch.no_grad()
-def predict_probs(model, loader, accelerator: Accelerator, desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
-    """Softmax probabilities (N, K) and labels (N,) over the whole split, from all processes."""
-    model.eval()
-    probs, refs = [], []
-    for pixel_values, labels in tqdm(loader, desc=desc, disable=not accelerator.is_local_main_process, leave=False):
-        p = logits_of(model(pixel_values)).float().softmax(-1)  # (B, K)
-        # gather_for_metrics drops the samples the distributed sampler duplicated to even out the last batch,
-        # so every image counts exactly once.
-        p, labels = accelerator.gather_for_metrics((p, labels))
-        probs.append(p.cpu().numpy())
-        refs.append(labels.cpu().numpy())
-    return np.concatenate(probs), np.concatenate(refs)
 
 
 def sync_buffers(run: Run) -> None:
@@ -412,7 +394,8 @@ def _fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, c
 
 def _validate(run: Run, epoch: int) -> dict[str, Any]:
     sync_buffers(run)
-    probs, refs = predict_probs(run.model, run.val_dl, run.accelerator, desc=f"epoch {epoch + 1} validation")
+    probs, refs = predict_batches(run.model, run.val_dl, gather=run.accelerator.gather_for_metrics,
+                                   desc=f"epoch {epoch + 1} validation", show_progress=run.accelerator.is_local_main_process)
     # Cross-entropy of the true class: rewards confident right answers and punishes confident wrong ones, so an
     # epoch picked by it has scores that can be thresholded (accuracy or AUC alone can pick a miscalibrated one).
     loss = negative_log_likelihood(probs, refs)
@@ -521,8 +504,6 @@ def _fmt(x: float | None) -> str:
 def _finish(accelerator, model, test_dl, data: PreparedData, out: Path, progress: Progress,
             data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, card_cfg: CardConfig | None) -> dict[str, Any]:
     """Reload the best weights, measure them on the held-out test split, write results, plots and card."""
-    from safetensors.torch import load_file
-
     # Every process loads the main process's saved file, batch-norm statistics included.
     # keep_fp32_wrapper=False drops Accelerate's autocast: the test numbers are those of the saved fp32 weights as
     # pipeline and timm run them, not of the bf16 autocast used to train and pick the epoch.
@@ -531,17 +512,14 @@ def _finish(accelerator, model, test_dl, data: PreparedData, out: Path, progress
         model.load_state_dict(type(model).from_pretrained(out).state_dict())
     else:
         model.load_state_dict(load_file(str(out / "model.safetensors")))
-    probs, refs = predict_probs(model, test_dl, accelerator, desc="test")
-    test = data.splits["test"]
-    col = data_cfg.group_column
-    groups = group_values(test, col) if col and (block_size(col) or col in test.column_names) else None
+    probs, refs = predict_batches(model, test_dl, gather=accelerator.gather_for_metrics, desc="test",
+                                   show_progress=accelerator.is_local_main_process)
+    groups = interval_groups(data.splits["test"], data_cfg.group_column)
     positive = positive_label_index(data.label_names, data_cfg.positive_label)[0]
-    results = {"split": "test", "dataset": data_cfg.dataset, "synthetic": data_cfg.dataset == "sample",
-               "split_method": data.description, "label_names": data.label_names,
-               **({"positive_label": data.label_names[positive]} if positive is not None else {}),
-               "best_epoch": progress.best_epoch, "best_metric": train_cfg.best_metric,
-               "validation_best": progress.best_metric, "history": progress.history,
-               "skipped_files": data.skipped, "split_sizes": {k: len(v) for k, v in data.splits.items()}}
+    results = results_header("test", data_cfg.dataset, data.description, data.label_names, positive,
+                             {k: len(v) for k, v in data.splits.items()}, data.skipped,
+                             training={"best_epoch": progress.best_epoch, "best_metric": train_cfg.best_metric,
+                                       "validation_best": progress.best_metric, "history": progress.history})
     results |= compute_metrics(probs, refs, data.label_names, groups=groups, **_positive(positive)) | data.extra
     if accelerator.is_main_process:
         _write_outputs(out, results, data_cfg, model_cfg, train_cfg, card_cfg or CardConfig())
@@ -551,15 +529,10 @@ def _finish(accelerator, model, test_dl, data: PreparedData, out: Path, progress
 
 def _write_outputs(out: Path, results: dict[str, Any], data_cfg: DataConfig, model_cfg: ModelConfig,
                    train_cfg: TrainConfig, card_cfg: CardConfig) -> None:
-    from kernel_laugh.card import render_card
-    from kernel_laugh.plots import confusion_matrix_figure, roc_figure, save_figure
-
-    write_text_atomic(out / "eval_results.json", json.dumps(results, indent=2) + "\n")
+    save_results(results, out / RESULTS_NAME)
     save_figure(confusion_matrix_figure(results, results["label_names"]), out / "confusion_matrix.png")
     if results.get("roc_curve"):
         save_figure(roc_figure(results), out / "roc_curve.png")
-    from kernel_laugh.evaluation import REPORT_DIR, write_report
-
     write_report(results, out / REPORT_DIR)  # eval/report.md + plots, the same as `kernel-laugh evaluate` writes
     env = {"python": platform.python_version(), "torch": torch.__version__}
     # CardConfig too: `kernel-laugh push` re-renders the card for the repo and needs the run's license / dataset id.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel_laugh.card import REPO_URL
+from kernel_laugh import REPO_URL
 
 _AUDIO_TEXT = {
     "summary": "Labels each short window of a sound recording (or of a video's soundtrack) as **laughter** or "

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from kernel_laugh.audio.features import log_mel_frames, window_features, window_starts
+from kernel_laugh.audio.sample import LABEL_NAMES, SYNTHETIC_NOTE, generate_audio_sample
 from kernel_laugh.config import NEGATIVE_LABEL, DataConfig
 from kernel_laugh.data import (
     LABEL_COLUMNS,
@@ -68,8 +69,6 @@ class Span:
 # ---- sources -----------------------------------------------------------------------------------------------
 
 def _sample_spans(cfg: DataConfig) -> Iterator[Span]:
-    from kernel_laugh.audio.sample import LABEL_NAMES, generate_audio_sample
-
     for rec in generate_audio_sample(cfg.sample_size, seed=cfg.split_seed, sr=cfg.sampling_rate):
         track = AudioTrack(rec.samples, cfg.sampling_rate, f"SYNTHETIC:{rec.recording}:{rec.kind}", 1, cfg.sampling_rate)
         yield Span(track, 0.0, track.duration, LABEL_NAMES[rec.label], rec.recording)
@@ -244,8 +243,6 @@ def prepare_audio_data(cfg: DataConfig) -> AudioData:
 
 def _describe(synthetic: bool, cfg: DataConfig) -> str:
     if synthetic:
-        from kernel_laugh.audio.sample import SYNTHETIC_NOTE
-
         return SYNTHETIC_NOTE
     return f"audio from {cfg.dataset}, decoded with PyAV (FFmpeg), downmixed to mono, resampled to {cfg.sampling_rate} Hz"
 

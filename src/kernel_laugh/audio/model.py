@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import ASTConfig, ASTForAudioClassification, AutoFeatureExtractor
 
 from kernel_laugh.audio.features import make_feature_extractor, window_frames
 from kernel_laugh.errors import KernelLaughError
@@ -44,8 +45,6 @@ HUB_HINT = ("needs the Hugging Face Hub (this machine is offline or HF_HUB_OFFLI
 
 def tiny_config(label_names: list[str], window_s: float, num_mel_bins: int = 64) -> Any:
     """A small AST (2 layers, hidden size 64, 16x16 patches every 10 frames/bins): (num_mel_bins, window/10ms) in."""
-    from transformers import ASTConfig
-
     return ASTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
                      patch_size=16, frequency_stride=10, time_stride=10, max_length=window_frames(window_s),
                      num_mel_bins=num_mel_bins, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
@@ -59,8 +58,6 @@ def build_audio_model(architecture: str, label_names: list[str], *, pretrained: 
     ``architecture`` is ``ast-tiny`` (built here) or a Hub id / folder of an AST checkpoint (its weights when
     ``pretrained``, else its config only). A checkpoint keeps its own feature extractor (for AudioSet ASTs:
     128 mel bins, 1024 frames = 10.24 s; shorter windows are zero-padded to that length, as it was trained)."""
-    from transformers import ASTConfig, ASTForAudioClassification, AutoFeatureExtractor
-
     id2label, label2id = dict(enumerate(label_names)), {n: i for i, n in enumerate(label_names)}
     if architecture == TINY_ARCHITECTURE:
         if pretrained:
@@ -124,8 +121,6 @@ def zero_shot(checkpoint: str, out_dir: str | Path) -> Path:
     scores: ``problem_type`` is multi-label) and records in config.json which classes are laughter and how they
     combine; ``AudioPredictor`` then reports P(laughter) = 1 - prod_k (1 - sigmoid(z_k)) over those classes.
     Raises KernelLaughError when the checkpoint has none of AudioSet's laughter classes or cannot be loaded."""
-    from transformers import ASTForAudioClassification, AutoFeatureExtractor
-
     try:
         model = ASTForAudioClassification.from_pretrained(checkpoint)
         fe = AutoFeatureExtractor.from_pretrained(checkpoint)

@@ -10,12 +10,14 @@ without them uses its extractor's full input length and half of it as hop).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from transformers import AutoConfig, pipeline
 
 from kernel_laugh.audio.features import (
     FRAME_SHIFT_S,
@@ -42,8 +44,6 @@ def is_audio_model(ref: str | Path) -> bool:
     resolved = resolve_model_ref(ref)  # a mistyped local folder: one line at once, no Hub round trip
     if Path(resolved).is_dir():
         return is_audio_config(read_model_config(resolved))
-    from transformers import AutoConfig
-
     try:
         config = AutoConfig.from_pretrained(str(ref)).to_dict()
     except (OSError, ValueError):
@@ -67,8 +67,6 @@ class AudioPredictor:
     """``AudioPredictor("runs/audio")`` → ``predict_file("clip.wav")`` / ``timeline("video.mp4")``."""
 
     def __init__(self, model: str | Path, device: str | int | None = None, batch_size: int = 64):
-        from transformers import pipeline
-
         ref = str(model)
         try:
             self.pipe = pipeline("audio-classification", model=ref, device=device)
@@ -123,8 +121,6 @@ class AudioPredictor:
     def timeline(self, path: str | Path) -> AudioTimeline:
         """P(class) at every hop over a video's (or audio file's) soundtrack, on the video's clock. A file
         without an audio stream gives an empty timeline with status "no audio" (not an error)."""
-        import time
-
         began = time.perf_counter()
         track = read_audio(path, self.sampling_rate)
         decoded = time.perf_counter() - began

@@ -196,7 +196,7 @@ def planted_soundtrack(duration: float, laugh_start: float, laugh_end: float, se
 def write_soundtrack_video(path: str | Path, samples: np.ndarray, sr: int = SAMPLING_RATE, fps: float = 2.0,
                            size: int = 32, with_audio: bool = True) -> Path:
     """An MP4 with tiny grey video frames (H.264 or MPEG-4 Part 2) and, if ``with_audio``, ``samples`` as AAC."""
-    import av
+    import av  # optional extra (video): PyAV, imported where used
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

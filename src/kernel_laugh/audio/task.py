@@ -16,6 +16,7 @@ from kernel_laugh.audio.data import WindowFeatures, prepare_audio_data, split_fe
 from kernel_laugh.audio.model import build_audio_model, save_audio_model
 from kernel_laugh.config import DataConfig, ModelConfig, TrainConfig
 from kernel_laugh.data import EpochSampler, PreparedData
+from kernel_laugh.errors import KernelLaughError
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +37,6 @@ def audio_parts(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainCo
     draws its order from an ``EpochSampler`` (a function of seed and epoch, so a resumed epoch replays exactly)."""
     data = prepare_audio_data(data_cfg)  # before the model: a bad dataset fails before any download
     if model_cfg.init_from:
-        from kernel_laugh.errors import KernelLaughError
-
         raise KernelLaughError("--init-from is for image models; for audio, name an AST checkpoint with --model")
     model, fe = build_audio_model(model_cfg.architecture, data.label_names, pretrained=model_cfg.pretrained,
                                   window_s=data_cfg.window_seconds, sampling_rate=data_cfg.sampling_rate,

@@ -17,6 +17,7 @@ Unreadable, truncated and undecodable files raise a one-line :class:`KernelLaugh
 from __future__ import annotations
 
 import logging
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -65,7 +66,7 @@ def _reason(err: Exception) -> str:
 
 def has_audio(path: str | Path) -> bool:
     """Whether the file has an audio stream (only the header is read)."""
-    import av
+    import av  # optional extra (video): PyAV, imported where used
 
     try:
         with av.open(str(path)) as container:
@@ -81,7 +82,7 @@ def read_audio(path: str | Path | BinaryIO, sampling_rate: int = 16000, *, name:
     Raises KernelLaughError (one line, naming the file) when the file is missing, is not a media file, is
     truncated (decodes to less than its header's duration), or its audio codec cannot be decoded. ``path`` may
     be an open binary file (e.g. ``io.BytesIO`` of a dataset row's bytes); ``name`` then names it in messages."""
-    import av
+    import av  # optional extra (video): PyAV, imported where used
 
     p = Path(name) if name else Path(path) if isinstance(path, (str, Path)) else Path("<audio bytes>")
     if isinstance(path, (str, Path)) and not Path(path).is_file():
@@ -94,7 +95,7 @@ def read_audio(path: str | Path | BinaryIO, sampling_rate: int = 16000, *, name:
 
 
 def _decode(container, p: Path, sampling_rate: int) -> AudioTrack | None:
-    import av
+    import av  # optional extra (video): PyAV, imported where used
 
     with container:
         if not container.streams.audio:
@@ -145,8 +146,6 @@ def _decode(container, p: Path, sampling_rate: int) -> AudioTrack | None:
 
 
 def _wav_header_duration(p: Path) -> float | None:
-    import wave
-
     if p.suffix.lower() != ".wav" or not p.is_file():
         return None
     try:
@@ -190,8 +189,6 @@ def find_audio_files(root: str | Path) -> list[tuple[Path, str]]:
 
 def write_wav(path: str | Path, samples: np.ndarray, sampling_rate: int) -> Path:
     """Write mono float samples in [-1, 1] as a 16-bit PCM WAV file (synthetic samples, test clips)."""
-    import wave
-
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     pcm = (np.clip(np.asarray(samples, dtype=np.float64), -1, 1) * 32767).astype("<i2")

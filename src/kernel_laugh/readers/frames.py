@@ -48,7 +48,7 @@ class VideoInfo:
 
 def _open(path: str | Path) -> Any:
     """Open with PyAV, or a one-line error naming the file (missing, not a video, truncated header...)."""
-    import av
+    import av  # optional extra (video): PyAV, imported where used
 
     p = Path(path)
     if not p.is_file():
@@ -96,7 +96,7 @@ def iter_frames(path: str | Path, fps: float, crop: Box | Callable[[int, int], B
     ``time_s`` is that frame's own presentation time. Frames are as displayed (display matrix applied).
     ``crop`` is ``(x, y, w, h)`` in the displayed frame, or a function of its (width, height) giving one. Raises ``KernelLaughError`` naming the file for unreadable, empty or truncated videos.
     """
-    import av
+    import av  # optional extra (video): PyAV, imported where used
 
     if not fps or fps <= 0:
         raise KernelLaughError(f"fps must be positive, got {fps}")
@@ -236,7 +236,7 @@ def _frame_orientation(frame: Any) -> Orientation:
 
 def _first_frame_orientation(path: str | Path, container: Any, stream: Any) -> Orientation:
     """The display matrix rides on the decoded frames (FFmpeg copies the stream's onto each): decode one."""
-    import av
+    import av  # optional extra (video): PyAV, imported where used
 
     try:
         frame = next(container.decode(stream), None)

@@ -45,14 +45,14 @@ def register_formats() -> None:
         return
     _registered = True
     try:
-        from pillow_heif import register_heif_opener
+        from pillow_heif import register_heif_opener  # optional extra: a stripped environment still reads the rest
     except ImportError:  # the dependency is declared; a stripped environment still reads the other formats
         logger.warning("pillow-heif is not installed: HEIF/HEIC images cannot be read (pip install pillow-heif)")
     else:
         register_heif_opener()
     if not features.check("avif"):
         try:  # an older Pillow: the pillow-avif-plugin package, if installed, registers itself on import
-            import pillow_avif  # noqa: F401
+            import pillow_avif  # noqa: F401  # optional extra: older Pillow only
         except ImportError:
             logger.warning("this Pillow has no AVIF support: .avif images cannot be read (Pillow >= 11.3 wheels have it)")
 

@@ -14,6 +14,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+import timm
+import torch
+from safetensors import SafetensorError, safe_open
+
 from kernel_laugh.errors import KernelLaughError
 
 logger = logging.getLogger(__name__)
@@ -116,8 +120,6 @@ def check_model_folder(folder: str | Path) -> dict[str, Any]:
 
 
 def _weight_shapes(weights: Path) -> dict[str, list[int]]:
-    from safetensors import SafetensorError, safe_open
-
     try:
         with safe_open(str(weights), framework="pt") as f:
             return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
@@ -127,9 +129,6 @@ def _weight_shapes(weights: Path) -> dict[str, list[int]]:
 
 def _expected_shapes(config: dict[str, Any], folder: Path) -> dict[str, tuple[int, ...]] | None:
     """Tensor shapes of the config's timm architecture with its number of classes (built on the meta device)."""
-    import timm
-    import torch
-
     try:
         with torch.device("meta"):
             model = timm.create_model(config["architecture"], pretrained=False,
