@@ -72,7 +72,8 @@ def test_every_command_and_flag_in_the_readme_code_exists():
 
 
 def test_every_flag_mentioned_in_the_readme_exists_somewhere():
-    known = set().union(*(_options(p) for p in _commands().values()), OTHER_TOOLS, _space_app_options())
+    known = set().union(*(_options(p) for p in _commands().values()), _options(build_parser()), OTHER_TOOLS,
+                        _space_app_options())
     unknown = sorted(set(FLAG.findall(README)) - known)
     assert unknown == []
 

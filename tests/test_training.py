@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from kernel_laugh.checkpoints import PAUSE_ENV, checkpoint_dirs, resolve_checkpoint, save_checkpoint, write_run_id
+from kernel_laugh.checkpoints import checkpoint_dirs, resolve_checkpoint, save_checkpoint, write_run_id
 from kernel_laugh.cli import main, parse_train_args
 from kernel_laugh.config import CardConfig, DataConfig, HubConfig, ModelConfig, TrainConfig
 from kernel_laugh.data import EpochSampler, group_values
@@ -27,6 +27,7 @@ from kernel_laugh.transforms import channel_statistics, train_transform
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "kernel_laugh.cli", "train"]
+PAUSE_AT = Path(__file__).with_name("pause_at.py")  # `train` with a hook that stops at a given step
 # One thread per process: the CI machines have 2 cores, and 2 processes x 2 threads only contend.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
 TINY = ["--preset", "sample", "--sample-size", "120", "--sample-image-size", "32", "--image-size", "32",
@@ -66,7 +67,7 @@ def _train(args: list[str], log: Path, extra_env: dict[str, str] | None = None) 
 def _train_until_paused(args: list[str], out: Path, point: str, log: Path) -> None:
     """Start training with the pause hook at ``point``; SIGKILL it once it is there (no clean-up can run)."""
     with log.open("w") as fh:
-        proc = subprocess.Popen([*CLI, *args], env={**ENV, PAUSE_ENV: point}, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, str(PAUSE_AT), point, *args], env=ENV, stdout=fh, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while not (out / ".paused").exists():
         assert proc.poll() is None, f"training ended before {point}:\n{log.read_text()[-3000:]}"

@@ -37,8 +37,6 @@ DATASET_SYNTHETIC_WARNING = (
     "**SYNTHETIC data.** These images are the SYNTHETIC sample that kernel-laugh generates (cartoon brain renders "
     "with a planted pattern), made so every stage runs offline. They are not real brain data."
 )
-# A Hub repo id: OWNER/NAME (the Hub's rules: letters, digits, '-', '_', '.'; no '--' or '..').
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 _EMOTIONS = {"angry", "anger", "disgust", "disgusted", "fear", "fearful", "happy", "happiness", "sad", "sadness",
              "surprise", "surprised", "neutral", "contempt", "smile", "smiling", "non-smile"}
 
@@ -48,9 +46,9 @@ def template_text() -> str:
     return resources.files("kernel_laugh").joinpath("model_card.md").read_text()
 
 
-def is_repo_id(value: str | None) -> bool:
-    """True for a Hub id such as ``user/name`` (says nothing about whether it exists)."""
-    return bool(value) and bool(_REPO_ID.match(value)) and "--" not in value and ".." not in value  # type: ignore[arg-type]
+def dataset_template_text() -> str:
+    """The top-level ``dataset_card.md``, the dataset card's Jinja template (shipped like ``model_card.md``)."""
+    return resources.files("kernel_laugh").joinpath("dataset_card.md").read_text()
 
 
 # ---- formatting helpers -------------------------------------------------------------------------------
@@ -132,13 +130,8 @@ def eval_results(results: dict[str, Any], card: CardConfig) -> list[Any]:
 def base_model_id(architecture: str) -> str:
     """The Hub id of timm's default pretrained weights for ``architecture`` (``resnet18`` →
     ``timm/resnet18.a1_in1k``); ``timm/<architecture>`` when timm does not know it."""
-    try:
-        cfg = get_pretrained_cfg(architecture)
-        if cfg is not None and cfg.hf_hub_id:
-            return cfg.hf_hub_id
-    except Exception:  # noqa: BLE001 - an unknown name or an old timm: fall back to the plain id
-        pass
-    return f"timm/{architecture}"
+    cfg = get_pretrained_cfg(architecture)  # None for a name timm does not know (no exception)
+    return cfg.hf_hub_id if cfg is not None and cfg.hf_hub_id else f"timm/{architecture}"
 
 
 def _task(label_names: list[str]) -> str:
@@ -568,65 +561,6 @@ def _tidy(text: str) -> str:
 
 # ---- dataset card -------------------------------------------------------------------------------------
 
-DATASET_TEMPLATE = """---
-{{ card_data }}
----
-
-# {{ title }}
-
-{% if synthetic %}
-> [!WARNING]
-> {{ synthetic_warning }}
-
-{% endif %}
-{{ summary }}
-
-## Dataset Structure
-
-### Data Fields
-
-{{ fields_table }}
-
-### Labels
-
-{{ labels_table }}
-
-### Data Splits
-
-{{ splits_table }}
-
-## Dataset Creation
-
-### Source Data
-
-{{ creation }}
-
-{% if skipped %}
-{{ skipped }} unreadable image(s) were left out.
-
-{% endif %}
-### Splits
-
-{{ split_text }}
-
-## How to Use
-
-```python
-from datasets import load_dataset
-
-ds = load_dataset("{{ repo_id }}")
-print(ds["train"].features["label"].names)
-```
-
-To train a classifier on it with [kernel-laugh]({{ repo_url }}):
-`kernel-laugh train --dataset {{ repo_id }}{{ group_flag }} --output-dir runs/model`
-
-## Considerations for Using the Data
-
-{% for item in considerations %}
-- {{ item }}
-{% endfor %}
-"""
 
 
 def _size_category(n: int) -> str:
@@ -692,4 +626,4 @@ def render_dataset_card(summary: dict[str, Any], repo_id: str, *, license: str =
         "group_flag": f" --group-column {group}" if group else "", "considerations": considerations,
     }
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
-    return _tidy(env.from_string(DATASET_TEMPLATE).render(**values))
+    return _tidy(env.from_string(dataset_template_text()).render(**values))

@@ -21,7 +21,7 @@ import json
 import os
 import re
 import shutil
-import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,10 @@ RUN_NAME = "run.json"
 BEST_DIR = "best"
 MODEL_FILES = ("config.json", "model.safetensors")
 _NAME = re.compile(r"step-(\d{8})")
-# Test hook (tests/test_training.py): KERNEL_LAUGH_PAUSE_AT="step:7" stops after optimiser step 7,
-# "save:8" in the middle of writing step 8's checkpoint; the main process then writes OUTPUT_DIR/.paused and
-# sleeps, so a test can SIGKILL it at a known point. Unset, it costs one dictionary lookup per step.
-PAUSE_ENV = "KERNEL_LAUGH_PAUSE_AT"
+# A hook is called as hook(point, optimiser step, output folder) at "step" (after each optimiser step) and "save"
+# (a checkpoint's files written, not yet declared complete). fit(..., hooks=[...]) takes them; the kill-and-resume
+# tests pass one that stops there, so nothing in training looks for a test.
+StepHook = Callable[[str, int, Path], None]
 
 
 def checkpoint_dirs(root: Path, run_id: str | None = None) -> list[Path]:
@@ -92,7 +92,7 @@ def resolve_checkpoint(spec: str, root: Path, run_id: str | None = None) -> Path
 
 
 def save_checkpoint(accelerator: Any, root: Path, step: int, progress: dict[str, Any], best_dir: Path | None,
-                    keep: int) -> Path:
+                    keep: int, hooks: Sequence[StepHook] = ()) -> Path:
     """Write the full training state for ``step`` atomically, then delete all but the ``keep`` newest of the same
     run (``progress["run_id"]``)."""
     final, tmp = root / f"step-{step:08d}", root / f".tmp-step-{step:08d}"
@@ -105,7 +105,8 @@ def save_checkpoint(accelerator: Any, root: Path, step: int, progress: dict[str,
     accelerator.save_state(str(tmp), safe_serialization=True)
     accelerator.wait_for_everyone()  # every process's files are on disk before the folder is declared complete
     if accelerator.is_main_process:
-        pause_if_requested("save", step, root.parent)
+        for hook in hooks:
+            hook("save", step, root.parent)
         if best_dir is not None and (best_dir / MODEL_FILES[1]).is_file():
             _copy_model(best_dir, tmp / BEST_DIR)
         (tmp / PROGRESS_NAME).write_text(json.dumps(progress, indent=2) + "\n")
@@ -139,10 +140,3 @@ def _copy_model(src_dir: Path, dst_dir: Path) -> None:
     dst_dir.mkdir(parents=True, exist_ok=True)
     for name in MODEL_FILES:
         copy_atomic(src_dir / name, dst_dir / name)
-
-
-def pause_if_requested(point: str, step: int, out: Path) -> None:
-    """The test hook described at PAUSE_ENV."""
-    if os.environ.get(PAUSE_ENV) == f"{point}:{step}":
-        (out / ".paused").write_text(f"{point}:{step}\n")
-        time.sleep(3600)

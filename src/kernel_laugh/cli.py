@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, get_type_hints
 
-from kernel_laugh import __version__
+from kernel_laugh import REPO_URL, __version__
 from kernel_laugh.config import (PRESETS, CardConfig, CompareConfig, DataConfig, EvalConfig, HubConfig, LRFindConfig,
                                  ModelConfig, TrainConfig, add_dataclass_arguments, apply_preset, from_namespace,
                                  load_config_file)
@@ -126,18 +127,19 @@ def parse_hub_args(argv: list[str]) -> HubConfig:
 
 
 def cmd_train(argv: list[str]) -> int:
-    from kernel_laugh.training import fit  # lazy: loads when the command runs
+    from kernel_laugh.training import fit, is_main_process  # lazy: loads when the command runs
 
     data_cfg, model_cfg, train_cfg, card_cfg = parse_train_args(argv)
     hub_cfg = parse_hub_args(argv)
     _prepare_push(hub_cfg, data_cfg, card_cfg)
     results = fit(data_cfg, model_cfg, train_cfg, card_cfg)
     tag = " (SYNTHETIC sample: not a result on real data)" if results.get("synthetic") else ""
-    if os.environ.get("RANK", "0") == "0":  # under `accelerate launch`, once (every process returns the results)
+    main_process = is_main_process()  # under `accelerate launch` every process returns the results: print once
+    if main_process:
         print(f"test{tag}: accuracy {results['accuracy']:.3f}, f1 {results['f1']:.3f}, roc_auc "
               f"{results['roc_auc'] if results['roc_auc'] is None else round(results['roc_auc'], 3)} on {results['num_samples']} images")
-    # Under `accelerate launch` every process runs this; only the main one (RANK 0) uploads.
-    if hub_cfg.push_to_hub and os.environ.get("RANK", "0") == "0":
+    # Under `accelerate launch` every process runs this; only the main one uploads.
+    if hub_cfg.push_to_hub and main_process:
         from kernel_laugh.hub import push_model  # lazy: loads when the command runs
 
         try:
@@ -151,9 +153,9 @@ def cmd_train(argv: list[str]) -> int:
 
 def _prepare_push(hub_cfg: HubConfig, data_cfg: DataConfig, card_cfg: CardConfig) -> None:
     """Fail before training, not after it, when a push cannot happen; make the card name the Hub ids."""
-    from kernel_laugh.card import is_repo_id  # lazy: loads when the command runs
+    from kernel_laugh.readers.models import is_hub_id  # lazy: loads when the command runs
 
-    if card_cfg.dataset_id is None and is_repo_id(data_cfg.dataset) and not Path(data_cfg.dataset).exists():
+    if card_cfg.dataset_id is None and is_hub_id(data_cfg.dataset) and not Path(data_cfg.dataset).exists():
         card_cfg.dataset_id = data_cfg.dataset  # a Hub dataset: the card's metadata links it
     if not hub_cfg.push_to_hub:
         return
@@ -637,6 +639,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kernel-laugh", description="Train, evaluate and serve laughter / emotion "
                                      "image classifiers.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"kernel-laugh {__version__}")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true", help="also print debugging details (before the command)")
+    loudness.add_argument("-q", "--quiet", action="store_true", help="print only results, warnings and errors: no "
+                          "progress lines (before the command, e.g. kernel-laugh --quiet train ...)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _train_parser(sub)
     _lr_find_parser(sub)
@@ -680,8 +686,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Global flags, given before the command (kernel-laugh --quiet train ...): how much the library's loggers say.
+VERBOSITY = {"-v": logging.DEBUG, "--verbose": logging.DEBUG, "-q": logging.WARNING, "--quiet": logging.WARNING}
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Send the package's log records (progress, skipped files, fall-backs) to stderr as bare lines.
+
+    The CLI is the application, so it owns the handler; library code only logs. Replaced on every call, so an
+    in-process caller (tests, scripts) gets the current stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    package = logging.getLogger("kernel_laugh")
+    package.handlers = [handler]
+    package.setLevel(level)
+    package.propagate = False  # an embedding program's root handlers would print every line twice
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    level = logging.INFO
+    while argv[:1] and argv[0] in VERBOSITY:
+        level = VERBOSITY[argv.pop(0)]
+    configure_logging(level)
     try:
         if argv[:1] in (["train"], ["lr-find"]):  # flags from the dataclasses, presets and --config: parsed on their own
             if any(a in ("-h", "--help") for a in argv[1:]):
@@ -702,6 +729,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception:  # a bug, not bad input: the traceback stays (it follows), with where to report it
+        print(f"kernel-laugh {__version__}: unexpected error, most likely a bug. Please report it with the traceback "
+              f"below at {REPO_URL}/issues", file=sys.stderr)
+        raise
 
 
 if __name__ == "__main__":

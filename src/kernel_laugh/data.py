@@ -26,6 +26,7 @@ from kernel_laugh.config import DataConfig
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.readers.folders import describe_left_out, subfolders, walk_files
 from kernel_laugh.readers.images import IMAGE_EXTENSIONS, decode_image, read_image
+from kernel_laugh.readers.models import HUB_HTTP_ERROR
 from kernel_laugh.readers.tables import Table, read_csv
 from kernel_laugh.sample import LABEL_NAMES, generate_sample
 
@@ -201,7 +202,7 @@ def _from_table(path: Path, cfg: DataConfig) -> tuple[datasets.Dataset | dataset
 def _from_hub(name: str) -> datasets.DatasetDict:
     try:
         return datasets.load_dataset(name)
-    except Exception as err:
+    except (OSError, ValueError, HUB_HTTP_ERROR) as err:  # not found / offline (OSError), a malformed name (ValueError)
         raise KernelLaughError(
             f"{name!r} is not a local folder or file, and loading it as a Hub dataset failed "
             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Check the path, or connect to the internet."

@@ -14,12 +14,15 @@ trace it, an op lacks a oneDNN kernel) runs in the simpler form: same numbers, a
 from __future__ import annotations
 
 import copy
+import logging
 import platform
 from typing import Callable
 
 import torch
 from torch import nn
 from torch.fx.experimental.optimization import fuse
+
+logger = logging.getLogger(__name__)
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 
@@ -52,7 +55,8 @@ def _fold_batch_norm(model: nn.Module) -> nn.Module:
     model = model.eval()
     try:
         return fuse(model)  # copies; the original keeps its batch norms
-    except Exception:  # noqa: BLE001 - any tracing failure (data-dependent control flow...) means: do not fold
+    except Exception as err:  # noqa: BLE001 - any tracing failure (data-dependent control flow...) means: do not fold
+        logger.warning("batch norms not folded (%s: %s): predicting with the model as it is", type(err).__name__, err)
         return copy.deepcopy(model)
 
 
@@ -133,7 +137,10 @@ def _try_onednn(folded: nn.Module, dtype: torch.dtype) -> _OneDnn | None:
         onednn = _OneDnn(copy.deepcopy(folded), dtype)  # a copy: the swap is in place, and the fallback needs folded
         with torch.inference_mode():
             got, want = onednn(x), reference(x)
-    except Exception:  # noqa: BLE001 - any missing kernel or unsupported layer means: use autocast instead
+    except Exception as err:  # noqa: BLE001 - any missing kernel or unsupported layer means: use autocast instead
+        logger.warning("oneDNN layout unavailable for this model (%s: %s): using autocast", type(err).__name__, err)
         return None
     close = got.shape == want.shape and torch.allclose(got.softmax(-1), want.softmax(-1), atol=0.02)
+    if not close:
+        logger.warning("oneDNN layout disagrees with autocast on a test batch: using autocast")
     return onednn if close else None

@@ -26,10 +26,11 @@ from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi, ModelCard, g
 from huggingface_hub.utils import filter_repo_objects
 
 from kernel_laugh import __version__
-from kernel_laugh.card import is_repo_id, render_card, render_dataset_card
+from kernel_laugh.card import render_card, render_dataset_card
 from kernel_laugh.config import CardConfig, DataConfig
 from kernel_laugh.data import prepare_data
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.readers.models import HUB_HTTP_ERROR, is_hub_id
 
 # Never uploaded from a model folder. fnmatch patterns as in HfApi.upload_folder: "*" also matches "/".
 MODEL_IGNORE_PATTERNS = [
@@ -54,7 +55,7 @@ NO_TOKEN = ("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token
 
 def check_repo_id(repo_id: str | None, flag: str = "--repo-id") -> str:
     """``repo_id`` if it looks like ``OWNER/NAME``, else a one-line error naming the flag."""
-    if not is_repo_id(repo_id):
+    if not is_hub_id(repo_id):
         raise KernelLaughError(f"{flag} {repo_id!r}: expected a Hub id OWNER/NAME, e.g. me/kernel-laugh-resnet18")
     return repo_id  # type: ignore[return-value]
 
@@ -78,11 +79,9 @@ def _api(token: str) -> Any:
 @contextmanager
 def _hub_errors(action: str) -> Iterator[None]:
     """Hub and network failures → one-line ``KernelLaughError`` (messages carry no token)."""
-    # huggingface_hub's HTTP errors derive from its HTTP client's HTTPError (httpx2 in 2.x, requests before).
-    http_error = getattr(hf_errors, "HTTPError", OSError)
     try:
         yield
-    except (hf_errors.HfHubHTTPError, http_error, OSError) as err:
+    except (hf_errors.HfHubHTTPError, HUB_HTTP_ERROR, OSError) as err:
         response = getattr(err, "response", None)
         status = getattr(response, "status_code", None)
         hint = {401: ": the token was rejected; check HF_TOKEN or run `hf auth login`",

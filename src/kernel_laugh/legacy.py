@@ -14,11 +14,12 @@ from collections import OrderedDict
 from pathlib import Path
 
 import torch
-from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub import HfApi, ModelCardData, hf_hub_download
 
 from kernel_laugh.config import ModelConfig
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.modeling import build_model, save_model
+from kernel_laugh.readers.models import HUB_HTTP_ERROR, is_hub_id
 
 LABEL_NAMES = ["non-laughter", "laughter"]  # the original's folder order: 0_non-laughter, 1_laughter
 # The original's preprocessing: Resize((224, 224)) (bilinear, no crop), ToTensor, and "dataset statistics" that
@@ -120,16 +121,14 @@ def import_legacy(source: str | Path, out_dir: str | Path) -> Path:
 
 def _resolve(source: str | Path) -> Path:
     p = Path(source)
-    if p.exists() or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
+    if p.exists() or not is_hub_id(str(source)):
         return p
     try:  # a Hub model repo: take its one .pth / .pt file
         names = [f for f in HfApi().list_repo_files(str(source)) if f.endswith((".pth", ".pt"))]
         if not names:
             raise KernelLaughError(f"{source}: no .pth or .pt file in that Hub repo")
         return Path(hf_hub_download(str(source), names[0]))
-    except KernelLaughError:
-        raise
-    except Exception as err:
+    except (OSError, ValueError, HUB_HTTP_ERROR) as err:  # not found / offline (OSError), a malformed id (ValueError)
         raise KernelLaughError(f"{source}: could not download from the Hub ({type(err).__name__}); "
                                "download the .pth yourself and pass its path") from err
 
@@ -137,14 +136,10 @@ def _resolve(source: str | Path) -> Path:
 def _card(source: str) -> str:
     names = {"roc_auc_from_hard_labels": "ROC AUC (computed from hard 0/1 predictions: not a true AUC)"}
     rows = "\n".join(f"| {names.get(k, k)} | {v} |" for k, v in ORIGINAL_REPORTED.items())
+    metadata = ModelCardData(library_name="timm", pipeline_tag="image-classification",
+                             tags=["image-classification", "timm", "kernel-laugh", "imported"])
     return f"""---
-library_name: timm
-pipeline_tag: image-classification
-tags:
-- image-classification
-- timm
-- kernel-laugh
-- imported
+{metadata.to_yaml()}
 ---
 
 # Kernel brain-render laughter classifier (imported)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from kernel_laugh.config import ModelConfig
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.outputs import write_atomic, write_text_atomic
-from kernel_laugh.readers.models import read_model_config, resolve_model_ref
+from kernel_laugh.readers.models import HUB_HTTP_ERROR, read_model_config, resolve_model_ref
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -37,7 +37,7 @@ def build_model(cfg: ModelConfig, label_names: list[str]) -> torch.nn.Module:
         model = timm.create_model(
             cfg.architecture, pretrained=cfg.pretrained, num_classes=len(label_names), drop_rate=cfg.drop_rate
         )
-    except Exception as err:  # offline / no cached weights: hub, http or OS errors depending on versions
+    except (OSError, HUB_HTTP_ERROR) as err:  # offline / no cached weights / Hub refused; anything else is a bug
         if not cfg.pretrained:
             raise
         raise KernelLaughError(
@@ -73,7 +73,7 @@ def _model_dir(source: str) -> Path:
         return Path(source).expanduser()
     try:
         return Path(snapshot_download(source, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
-    except Exception as err:  # offline, unknown repo, bad id: hub and http errors vary by version
+    except (OSError, HUB_HTTP_ERROR, ValueError) as err:  # offline, unknown repo (OSError); a malformed id (ValueError)
         raise KernelLaughError(f"--init-from {source}: not a local folder, and downloading it from the Hub failed "
                                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
 

@@ -16,13 +16,15 @@ import platform
 import shutil
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
+from accelerate.logging import get_logger
 from accelerate.tracking import get_available_trackers
 from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, broadcast, get_int_from_env, set_seed
 from safetensors.torch import load_file
@@ -31,7 +33,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from kernel_laugh.audio.task import audio_parts
 from kernel_laugh.card import render_card
-from kernel_laugh.checkpoints import (folder_run_id, pause_if_requested, remove_partial, resolve_checkpoint, restore_best,
+from kernel_laugh.checkpoints import (StepHook, folder_run_id, remove_partial, resolve_checkpoint, restore_best,
                                       save_checkpoint, write_run_id)
 from kernel_laugh.config import CardConfig, DataConfig, ModelConfig, TrainConfig, positive_label_index
 from kernel_laugh.data import (EpochSampler, PreparedData, cache_resized, interval_groups, make_loader, prepare_data,
@@ -46,6 +48,9 @@ from kernel_laugh.readers.images import decode_image
 from kernel_laugh.report import REPORT_DIR, write_report
 from kernel_laugh.results import RESULTS_NAME, results_header, save_results
 from kernel_laugh.transforms import channel_statistics, eval_transform, split_first_resize, train_transform
+
+# Accelerate's logger: under several processes, info goes out once (main process) unless asked otherwise.
+logger = get_logger(__name__)
 
 STATE_DIR = "checkpoints"  # resumable training state; hub.py never uploads it
 IMAGE_CACHE_DIR = ".cache/images"  # --cache-images: decoded, resized images of this run; removed when it ends
@@ -68,6 +73,7 @@ class Run:
     positive_label: int | None = None  # index into data.label_names; None for multi-class
     # Writes the model folder's files (the modality's format): (model, folder, extra config.json keys).
     save: Callable[[torch.nn.Module, Path, dict[str, Any] | None], Any] = save_model
+    hooks: Sequence[StepHook] = ()  # called after each optimiser step and inside each checkpoint save (fit's hooks)
 
 
 @dataclass
@@ -138,13 +144,13 @@ def setup(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     if data_cfg.modality == "audio":  # the audio expert brings its data, model and loaders; the rest is shared
         parts = audio_parts(data_cfg, model_cfg, train_cfg, sample_weights if train_cfg.class_balance == "sampler" else None)
         data, model, (train_dl, val_dl, test_dl), save = parts.data, parts.model, parts.loaders, parts.save
-        if data.skipped and accelerator.is_main_process:
-            print(f"skipped {len(data.skipped)} recording(s) or stretch(es):\n  " + "\n  ".join(data.skipped))
+        if data.skipped:
+            logger.info(f"skipped {len(data.skipped)} recording(s) or stretch(es):\n  " + "\n  ".join(data.skipped))
     else:
         data, model, (train_dl, val_dl, test_dl) = _image_parts(data_cfg, model_cfg, train_cfg, accelerator)
     positive, why = positive_label_index(data.label_names, data_cfg.positive_label)
     if positive is not None:
-        accelerator.print(f"positive class: {data.label_names[positive]} ({why})")
+        logger.info(f"positive class: {data.label_names[positive]} ({why})")
     loss_fn = torch.nn.CrossEntropyLoss(
         weight=class_weights(data.splits["train"]["label"], len(data.label_names)) if train_cfg.class_balance == "loss" else None,
         label_smoothing=train_cfg.label_smoothing).to(accelerator.device)
@@ -168,14 +174,14 @@ def _image_parts(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainC
                  ) -> tuple[PreparedData, torch.nn.Module, tuple[torch.utils.data.DataLoader, ...]]:
     """The image experts' data, timm model and loaders of ``(pixel_values (B, 3, H, W), labels (B,))``."""
     data = prepare_data(data_cfg)  # before the model: a bad dataset fails in seconds, not after a download
-    if data.skipped and accelerator.is_main_process:
-        print(f"skipped {len(data.skipped)} unreadable image(s):\n  " + "\n  ".join(data.skipped))
+    if data.skipped:
+        logger.info(f"skipped {len(data.skipped)} unreadable image(s):\n  " + "\n  ".join(data.skipped))
     model = build_task_model(model_cfg, data.label_names)
     if model_cfg.normalize == "dataset":  # into pretrained_cfg, so every loader (and the pipeline) applies it
         stored = undecoded(data.splits["train"].select_columns(["image"]))  # decoded by the one image reader
         mean, std = channel_statistics((decode_image(row["image"]) for row in stored), model.pretrained_cfg)
         model.pretrained_cfg = {**model.pretrained_cfg, "mean": mean, "std": std}
-        accelerator.print(f"dataset normalisation (train split, per channel): mean {mean}, std {std}")
+        logger.info(f"dataset normalisation (train split, per channel): mean {mean}, std {std}")
     return data, model, _loaders(data, model.pretrained_cfg, train_cfg, accelerator)
 
 
@@ -285,7 +291,8 @@ def train_one_epoch(run: Run, progress: Progress, epoch: int, cfg: TrainConfig, 
                 loss_sum, count = _totals(acc, progress, local)
                 _checkpoint(run, dataclasses.replace(progress, batches_done=i + 1, loss_sum=loss_sum, loss_count=count),
                             cfg, out)
-            pause_if_requested("step", progress.global_step, out)
+            for hook in run.hooks:
+                hook("step", progress.global_step, out)
     seconds = time.perf_counter() - began
     loss_sum, count = _totals(acc, progress, local)
     return loss_sum / max(count, 1), (count - progress.loss_count) / max(seconds, 1e-9)
@@ -311,10 +318,12 @@ def sync_buffers(run: Run) -> None:
 # ---- fit -----------------------------------------------------------------------------------------------
 
 def fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, card_cfg: CardConfig | None = None,
-        ) -> dict[str, Any]:
+        *, hooks: Sequence[StepHook] = ()) -> dict[str, Any]:
     """Train, keep the best epoch by ``train_cfg.best_metric`` on validation, test it, and write the folder.
 
-    Returns the test results (also written to ``OUTPUT_DIR/eval_results.json``).
+    Returns the test results (also written to ``OUTPUT_DIR/eval_results.json``). ``hooks``: called as
+    ``hook(point, step, output_dir)`` after each optimiser step ("step") and once a checkpoint's files are written
+    ("save"), e.g. to stop a run at a known point (the kill-and-resume tests).
     """
     out = Path(train_cfg.output_dir)
     # Read-only, on every process before any of them writes: a folder holding another run is refused.
@@ -322,7 +331,7 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, ca
     train_cfg = resolve_auto(train_cfg)  # what actually runs is what training_args.json and the card record
     accelerator = make_accelerator(train_cfg, out)
     try:
-        return _fit(data_cfg, model_cfg, train_cfg, card_cfg, accelerator, out)
+        return _fit(data_cfg, model_cfg, train_cfg, card_cfg, accelerator, out, hooks)
     finally:
         # No barrier here: end_training() has already closed the process group. The other processes read their
         # last cached image in the test pass, which ends in a collective (gather_for_metrics) before this.
@@ -330,6 +339,12 @@ def fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, ca
             shutil.rmtree(out / IMAGE_CACHE_DIR, ignore_errors=True)
             with contextlib.suppress(OSError):  # .cache/ itself, unless something else lives there
                 (out / IMAGE_CACHE_DIR).parent.rmdir()
+
+
+def is_main_process() -> bool:
+    """Whether this is the main process of a (possibly multi-process) run: the one that writes, prints and uploads.
+    Accelerate's own answer, so callers never read RANK themselves."""
+    return PartialState().is_main_process
 
 
 def resolve_auto(cfg: TrainConfig) -> TrainConfig:
@@ -344,17 +359,17 @@ def resolve_auto(cfg: TrainConfig) -> TrainConfig:
 
 
 def _fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, card_cfg: CardConfig | None,
-         accelerator: Accelerator, out: Path) -> dict[str, Any]:
+         accelerator: Accelerator, out: Path, hooks: Sequence[StepHook] = ()) -> dict[str, Any]:
     if accelerator.is_main_process:
         if train_cfg.overwrite_output_dir:
             gone = clear_run(out)  # before setup, whose image cache lives in the folder too
             if gone:
-                print(f"--overwrite-output-dir: removed the previous run's {', '.join(gone)} from {out}")
+                logger.info(f"--overwrite-output-dir: removed the previous run's {', '.join(gone)} from {out}")
         out.mkdir(parents=True, exist_ok=True)
         remove_partial(out / STATE_DIR)  # a checkpoint half-written when a previous run was killed
         remove_leftovers(out)  # temporary files of a write that was killed
     accelerator.wait_for_everyone()
-    run = setup(data_cfg, model_cfg, train_cfg, accelerator)
+    run = dataclasses.replace(setup(data_cfg, model_cfg, train_cfg, accelerator), hooks=tuple(hooks))
     layout = {"num_processes": accelerator.num_processes, "batches_per_epoch": len(run.train_dl),
               "batch_size": train_cfg.batch_size, "gradient_accumulation_steps": train_cfg.gradient_accumulation_steps}
     settings = run_settings(data_cfg, model_cfg, train_cfg)
@@ -379,11 +394,11 @@ def _fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, c
         accelerator.log({"train/loss": loss, "train/images_per_second": speed, "lr/head": run.scheduler.get_last_lr()[-1],
                          **{f"validation/{k}": val[k] for k in ("accuracy", "f1", "roc_auc") if val.get(k) is not None}},
                         step=epoch + 1)
-        accelerator.print(f"epoch {epoch + 1}/{train_cfg.epochs}: loss {loss:.4f}, val accuracy {val['accuracy']:.3f}, "
-                          f"val roc_auc {_fmt(val['roc_auc'])}, {speed:.1f} images/s"
-                          f"{'  (best)' if progress.best_epoch == epoch + 1 else ''}")
+        logger.info(f"epoch {epoch + 1}/{train_cfg.epochs}: loss {loss:.4f}, val accuracy {val['accuracy']:.3f}, "
+                    f"val roc_auc {_fmt(val['roc_auc'])}, {speed:.1f} images/s"
+                    f"{'  (best)' if progress.best_epoch == epoch + 1 else ''}")
     if _early_stop(progress, train_cfg) and progress.epoch < train_cfg.epochs:
-        accelerator.print(f"early stop: no better validation {train_cfg.best_metric} for {progress.stale_epochs} epochs")
+        logger.info(f"early stop: no better validation {train_cfg.best_metric} for {progress.stale_epochs} epochs")
 
     if progress.best_epoch is None:  # the metric never became defined: keep the last epoch rather than nothing
         _save_best(run, out)
@@ -439,7 +454,7 @@ def _save_best(run: Run, out: Path) -> None:
 def _checkpoint(run: Run, progress: Progress, cfg: TrainConfig, out: Path) -> None:
     best = out if progress.best_epoch is not None else None
     save_checkpoint(run.accelerator, out / STATE_DIR, progress.global_step, dataclasses.asdict(progress), best,
-                    cfg.keep_checkpoints)
+                    cfg.keep_checkpoints, run.hooks)
 
 
 def _resume(run: Run, out: Path, cfg: TrainConfig, layout: dict[str, int], settings: dict[str, Any]) -> Progress:
@@ -461,7 +476,7 @@ def _resume(run: Run, out: Path, cfg: TrainConfig, layout: dict[str, int], setti
         restore_best(path, out)  # the best weights as they were at that checkpoint
     run.accelerator.wait_for_everyone()
     where = f"epoch {progress.epoch + 1}, batch {progress.batches_done}" if progress.batches_done else f"after epoch {progress.epoch}"
-    run.accelerator.print(f"resuming from {path} ({where}, step {progress.global_step}; best so far: epoch {progress.best_epoch})")
+    logger.info(f"resuming from {path} ({where}, step {progress.global_step}; best so far: epoch {progress.best_epoch})")
     return progress
 
 

@@ -47,6 +47,7 @@ from kernel_laugh.readers.audio import (
     find_audio_files,
     require_audio,
 )
+from kernel_laugh.readers.models import HUB_HTTP_ERROR
 from kernel_laugh.readers.segments import load_segments, parse_time, segments_for
 from kernel_laugh.readers.tables import read_csv
 
@@ -125,7 +126,7 @@ def _media_spans(path: Path, cfg: DataConfig) -> Iterator[Span]:
 def _hub_spans(name: str, cfg: DataConfig) -> Iterator[Span]:
     try:
         raw = datasets.load_dataset(name)
-    except Exception as err:  # noqa: BLE001 - datasets raises many types for "not found / offline"
+    except (OSError, ValueError, HUB_HTTP_ERROR) as err:  # not found / offline (OSError), a malformed name (ValueError)
         raise KernelLaughError(f"{name!r} is not a local folder or file, and loading it as a Hub dataset failed "
                                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); check the "
                                "name or connect to the internet") from err

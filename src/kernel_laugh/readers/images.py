@@ -16,6 +16,7 @@ Kept light (Pillow and numpy only), so prediction does not import ``datasets`` o
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from pathlib import Path
@@ -35,15 +36,9 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset({
     ".avif", ".heic", ".heif",
 })
 
-_registered = False
-
-
+@functools.cache  # once per process: registering twice would only repeat the warnings
 def register_formats() -> None:
     """Make Pillow open HEIF/HEIC (pillow-heif) and check AVIF; idempotent. Called before every decode."""
-    global _registered
-    if _registered:
-        return
-    _registered = True
     try:
         from pillow_heif import register_heif_opener  # optional extra: a stripped environment still reads the rest
     except ImportError:  # the dependency is declared; a stripped environment still reads the other formats

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import huggingface_hub.errors as hf_errors
 import timm
 import torch
 from safetensors import SafetensorError, safe_open
@@ -25,7 +26,17 @@ logger = logging.getLogger(__name__)
 CONFIG_NAME = "config.json"  # the names of timm's Hub format (also kernel_laugh.modeling's)
 WEIGHTS_NAME = "model.safetensors"
 AUDIO_ARCHITECTURE_SUFFIX = "ForAudioClassification"  # transformers' audio classifiers (the audio expert)
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+# huggingface_hub's HTTP errors derive from its HTTP client's HTTPError (httpx2 in 2.x; requests' before, an OSError):
+# with OSError (not found, offline) what a Hub download that failed for an expected reason raises.
+HUB_HTTP_ERROR = getattr(hf_errors, "HTTPError", OSError)
+# A Hub repo id: OWNER/NAME (the Hub's rules: letters, digits, '-', '_', '.'; no '--' or '..').
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+
+
+def is_hub_id(value: str | None) -> bool:
+    """True for a Hub repo id such as ``user/name`` (says nothing about whether it exists, or whether a local folder
+    of that name exists too). The one check of the package: model references, --repo-id, datasets, legacy files."""
+    return bool(value) and bool(_REPO_ID.match(value)) and "--" not in value and ".." not in value  # type: ignore[arg-type]
 
 
 def resolve_model_ref(ref: str | Path, *, local_only: bool = False) -> str:
@@ -40,7 +51,7 @@ def resolve_model_ref(ref: str | Path, *, local_only: bool = False) -> str:
     if path.is_dir():
         check_model_folder(path)
         return str(path)
-    hub_shaped = bool(_HUB_ID.fullmatch(text)) and not text.startswith((".", "~"))
+    hub_shaped = is_hub_id(text)
     parent_here = path.parent != Path(".") and path.parent.is_dir()  # runs/nothere with runs/ here: a typo
     if local_only or not hub_shaped or parent_here:
         near = _near_names(path) if parent_here else ""
