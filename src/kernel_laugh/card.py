@@ -27,7 +27,7 @@ from timm.models import get_pretrained_cfg
 from kernel_laugh import REPO_URL, __version__
 from kernel_laugh.audio.card import audio_card_values
 from kernel_laugh.config import CardConfig, DataConfig, ModelConfig, TrainConfig
-from kernel_laugh.results import format_interval, format_number, markdown_table
+from kernel_laugh.results import EvalResults, format_interval, format_number, markdown_table
 SYNTHETIC_WARNING = (
     "**SYNTHETIC data.** This model was trained and evaluated on the SYNTHETIC sample that kernel-laugh "
     "generates (cartoon brain renders with a planted pattern). Its numbers show that the pipeline works; they "
@@ -90,7 +90,7 @@ class MetricRow:
     note: str = ""
 
 
-def metric_rows(results: dict[str, Any]) -> list[MetricRow]:
+def metric_rows(results: EvalResults) -> list[MetricRow]:
     """The headline metrics present (and defined) in ``results``, in reading order."""
     binary = len(results["label_names"]) == 2
     pos = results.get("positive_label") or results["label_names"][-1]
@@ -107,7 +107,7 @@ def metric_rows(results: dict[str, Any]) -> list[MetricRow]:
     return [r for r in rows if isinstance(results.get(r.key), (int, float)) and not isinstance(results.get(r.key), bool)]
 
 
-def _dataset_ref(results: dict[str, Any], card: CardConfig) -> tuple[str, str]:
+def _dataset_ref(results: EvalResults, card: CardConfig) -> tuple[str, str]:
     """(model-index dataset type, dataset name). The type is a Hub dataset id when there is one."""
     if card.dataset_id:
         return card.dataset_id, card.dataset_id
@@ -117,7 +117,7 @@ def _dataset_ref(results: dict[str, Any], card: CardConfig) -> tuple[str, str]:
     return "imagefolder", PurePosixPath(source.replace("\\", "/").rstrip("/")).name or source
 
 
-def eval_results(results: dict[str, Any], card: CardConfig) -> list[Any]:
+def eval_results(results: EvalResults, card: CardConfig) -> list[Any]:
     """``huggingface_hub.EvalResult`` objects for the model-index: one per headline metric, values rounded to
     4 decimals exactly as the card's tables show them (as transformers' Trainer cards do)."""
     dataset_type, dataset_name = _dataset_ref(results, card)
@@ -141,7 +141,7 @@ def _task(label_names: list[str]) -> str:
     return "emotion" if set(low) <= _EMOTIONS else "generic"
 
 
-def card_metadata(results: dict[str, Any], training_args: dict[str, Any], card: CardConfig) -> Any:
+def card_metadata(results: EvalResults, training_args: dict[str, Any], card: CardConfig) -> Any:
     """The card's YAML metadata as a ``huggingface_hub.ModelCardData``."""
     model = training_args.get("ModelConfig", {})
     task = _task(results["label_names"])
@@ -252,7 +252,7 @@ def _hyperparameter_table(training_args: dict[str, Any], synthetic: bool) -> str
     return _table(["setting", "value", "meaning"], rows)
 
 
-def _history_table(results: dict[str, Any]) -> str:
+def _history_table(results: EvalResults) -> str:
     history = results.get("history") or []
     if not history:
         return ""
@@ -264,7 +264,7 @@ def _history_table(results: dict[str, Any]) -> str:
     return _table([names.get(k, f"validation {k}") for k in keys], rows)
 
 
-def _per_class_table(results: dict[str, Any]) -> str:
+def _per_class_table(results: EvalResults) -> str:
     rows = [[r["label"], r["precision"], r["recall"], r["f1"], r["support"]] for r in results["per_class"]]
     for avg in ("macro", "weighted"):
         if f"f1_{avg}" in results:
@@ -273,13 +273,13 @@ def _per_class_table(results: dict[str, Any]) -> str:
     return _table(["class", "precision", "recall", "F1", "support"], rows)
 
 
-def _confusion_table(results: dict[str, Any]) -> str:
+def _confusion_table(results: EvalResults) -> str:
     names = results["label_names"]
     rows = [[f"**{name}**", *counts] for name, counts in zip(names, results["confusion_matrix"])]
     return _table(["true ↓ / predicted →", *names], rows)
 
 
-def _subgroups(results: dict[str, Any]) -> list[dict[str, str]]:
+def _subgroups(results: EvalResults) -> list[dict[str, str]]:
     out = []
     for column, groups in (results.get("subgroups") or {}).items():
         if not groups:
@@ -300,7 +300,7 @@ def _subgroups(results: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def _images(results: dict[str, Any], files: Iterable[str] | None) -> tuple[list[dict[str, str]], str]:
+def _images(results: EvalResults, files: Iterable[str] | None) -> tuple[list[dict[str, str]], str]:
     """Plots to show (title, path) and the evaluation report's path, from the files the folder holds."""
     if files is None:  # what training writes
         files = (["confusion_matrix.png"] if results.get("confusion_matrix") else []) + (
@@ -319,7 +319,7 @@ def _images(results: dict[str, Any], files: Iterable[str] | None) -> tuple[list[
     return images, report
 
 
-def _split_protocol(results: dict[str, Any], data: dict[str, Any]) -> tuple[str, str]:
+def _split_protocol(results: EvalResults, data: dict[str, Any]) -> tuple[str, str]:
     method = results.get("split_method") or "not recorded"
     group = data.get("group_column")
     if not results.get("split_method"):
@@ -369,7 +369,7 @@ def _citation(architecture: str) -> str:
     return "\n\n".join(entries)
 
 
-def _compute(results: dict[str, Any], training_args: dict[str, Any]) -> list[str]:
+def _compute(results: EvalResults, training_args: dict[str, Any]) -> list[str]:
     train = training_args.get("TrainConfig", {})
     items = [f"**{k.replace('_', ' ')}:** {v}" for k, v in (training_args.get("environment") or {}).items()]
     n_train = (results.get("split_sizes") or {}).get("train")
@@ -379,7 +379,7 @@ def _compute(results: dict[str, Any], training_args: dict[str, Any]) -> list[str
     return items or ["not recorded"]
 
 
-def _details(results: dict[str, Any], model: dict[str, Any], model_config: dict[str, Any], card: CardConfig,
+def _details(results: EvalResults, model: dict[str, Any], model_config: dict[str, Any], card: CardConfig,
              task_title: str, base_model: str | None) -> list[str]:
     names = results["label_names"]
     arch = model.get("architecture") or model_config.get("architecture", "?")
@@ -397,7 +397,7 @@ def _details(results: dict[str, Any], model: dict[str, Any], model_config: dict[
     return items
 
 
-def _risks(results: dict[str, Any], task: str) -> list[str]:
+def _risks(results: EvalResults, task: str) -> list[str]:
     n_test = results.get("num_samples")
     size = (f"The test split holds {n_test} images" + (", many of them correlated video frames" if task == "laughter" else "")
             + (": read the 95% intervals, not only the point values." if results.get("ci_method") else
@@ -406,7 +406,7 @@ def _risks(results: dict[str, Any], task: str) -> list[str]:
     return [*_TEXT[task]["risks"], size, *(synthetic if results.get("synthetic") else [])]
 
 
-def _training_data(results: dict[str, Any], card: CardConfig) -> str:
+def _training_data(results: EvalResults, card: CardConfig) -> str:
     if results.get("synthetic"):
         return ("The SYNTHETIC sample generated by `kernel_laugh.sample`: cartoon cortex renders whose activation blobs "
                 "sit, with noise, over frontal and temporal regions for \"laughter\". Not real data.")
@@ -417,7 +417,7 @@ def _training_data(results: dict[str, Any], card: CardConfig) -> str:
     return "Not recorded with this model."
 
 
-def _testing_data(results: dict[str, Any]) -> str:
+def _testing_data(results: EvalResults) -> str:
     best = (f" (the weights kept are those of epoch {results['best_epoch']}, best by validation "
             f"`{results.get('best_metric')}`)" if results.get("best_epoch") else "")
     return (f"The held-out **{results.get('split', 'test')}** split: {results.get('num_samples')} images, never used "
@@ -453,7 +453,7 @@ def _threshold_text(threshold: float | None, positive: str) -> str:
 
 # ---- the card -----------------------------------------------------------------------------------------
 
-def render_card(results: dict[str, Any], training_args: dict[str, Any], model_config: dict[str, Any],
+def render_card(results: EvalResults, training_args: dict[str, Any], model_config: dict[str, Any],
                 card: CardConfig | None = None, *, files: Iterable[str] | None = None) -> str:
     """Markdown of the model card for a run.
 
@@ -543,7 +543,7 @@ def render_card(results: dict[str, Any], training_args: dict[str, Any], model_co
     return _tidy(env.from_string(template_text()).render(**values))
 
 
-def _results_table(results: dict[str, Any], rows: list[MetricRow]) -> str:
+def _results_table(results: EvalResults, rows: list[MetricRow]) -> str:
     """Headline metrics; the interval column only when some metric has one."""
     def ci(key: str) -> str:
         return format_interval(results, key, "{low:.3f} – {high:.3f}", "–")

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from kernel_laugh.outputs import write_atomic
-from kernel_laugh.results import format_interval
+from kernel_laugh.results import EvalResults, format_interval
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **subplots: Any) -> tuple[Figure, Any]:
@@ -24,7 +24,7 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], 
     return fig, fig.subplots(nrows, ncols, **subplots)
 
 
-def confusion_matrix_figure(results: dict[str, Any], label_names: list[str], title: str = "") -> Figure:
+def confusion_matrix_figure(results: EvalResults, label_names: list[str], title: str = "") -> Figure:
     """Counts, with each cell's share of its true class, rows = true label."""
     cm = np.asarray(results["confusion_matrix"])
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
@@ -43,16 +43,16 @@ def confusion_matrix_figure(results: dict[str, Any], label_names: list[str], tit
     return fig
 
 
-def _class_name(results: dict[str, Any], index: int) -> str:
+def _class_name(results: EvalResults, index: int) -> str:
     names = results.get("label_names") or [row.get("label", str(i)) for i, row in enumerate(results.get("per_class", []))]
     return names[index] if index < len(names) else str(index)
 
 
-def _interval(results: dict[str, Any], metric: str) -> str:
+def _interval(results: EvalResults, metric: str) -> str:
     return format_interval(results, metric, " (95% CI {low:.3f}-{high:.3f})", "")
 
 
-def roc_figure(results: dict[str, Any], title: str = "") -> Figure:
+def roc_figure(results: EvalResults, title: str = "") -> Figure:
     """ROC curve of the positive class (binary) or one-vs-rest curves of every class (multi-class), with AUC
     and, when known, its 95% interval. With a decision threshold, its operating point is marked."""
     fig, ax = new_figure(figsize=(5, 5))
@@ -75,7 +75,7 @@ def roc_figure(results: dict[str, Any], title: str = "") -> Figure:
     return fig
 
 
-def _specificity(results: dict[str, Any]) -> float:
+def _specificity(results: EvalResults) -> float:
     """True negative rate of the binary decision, from the confusion matrix (negative class = the other one)."""
     names = [row["label"] for row in results["per_class"]]
     negative = 1 - (names.index(results["positive_label"]) if results.get("positive_label") in names else 1)
@@ -83,14 +83,14 @@ def _specificity(results: dict[str, Any]) -> float:
     return float(cm[negative, negative] / max(cm[negative].sum(), 1))
 
 
-def _mark_operating_point(ax, results: dict[str, Any], x: float, y: float | None) -> None:
+def _mark_operating_point(ax, results: EvalResults, x: float, y: float | None) -> None:
     if y is None:
         return
     t = results.get("decision_threshold")
     ax.plot([x], [y], "o", c="crimson", label=f"decision at {'threshold %.3f' % t if t is not None else 'argmax'}")
 
 
-def pr_figure(results: dict[str, Any], title: str = "") -> Figure:
+def pr_figure(results: EvalResults, title: str = "") -> Figure:
     """Precision-recall curve (binary: the positive class, with the no-skill line at its prevalence;
     multi-class: one curve per class), with PR AUC and its interval."""
     fig, ax = new_figure(figsize=(5, 5))
@@ -114,7 +114,7 @@ def pr_figure(results: dict[str, Any], title: str = "") -> Figure:
     return fig
 
 
-def calibration_figure(results: dict[str, Any], title: str = "") -> Figure:
+def calibration_figure(results: EvalResults, title: str = "") -> Figure:
     """Reliability diagram (accuracy against mean confidence per bin; the diagonal is perfect calibration)
     above a histogram of confidences. With temperature scaling, the calibrated curve is drawn too."""
     fig, (ax, hist) = new_figure(2, 1, figsize=(5, 6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from kernel_laugh.outputs import write_text_atomic
 from kernel_laugh.plots import (calibration_figure, confusion_matrix_figure, pr_figure, roc_figure, save_figure,
                                 subgroup_figure)
-from kernel_laugh.results import format_interval, format_number, markdown_table
+from kernel_laugh.results import EvalResults, format_interval, format_number, markdown_table
 
 REPORT_DIR = "eval"
 
@@ -26,7 +25,7 @@ SUMMARY = (("accuracy", "accuracy"), ("precision", "precision"), ("recall", "rec
            ("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"), ("ece", "ECE (lower is better)"))
 
 
-def per_class_table(results: dict[str, Any]) -> str:
+def per_class_table(results: EvalResults) -> str:
     rows = [[r["label"], r["precision"], r["recall"], r["f1"], r["support"]] for r in results["per_class"]]
     n = results["num_samples"]
     rows.append(["**accuracy**", "", "", results["accuracy"], n])
@@ -35,7 +34,7 @@ def per_class_table(results: dict[str, Any]) -> str:
     return markdown_table(["class", "precision", "recall", "f1-score", "support"], rows)
 
 
-def summary_table(results: dict[str, Any]) -> str:
+def summary_table(results: EvalResults) -> str:
     binary = len(results["label_names"]) == 2
     qualifier = {"precision": "", "recall": "", "f1": ""}
     for m in qualifier:
@@ -45,7 +44,7 @@ def summary_table(results: dict[str, Any]) -> str:
     return markdown_table(["metric", "value", "95% interval"], rows)
 
 
-def _decision_line(results: dict[str, Any]) -> str:
+def _decision_line(results: EvalResults) -> str:
     sel = results.get("threshold_selection")
     if results.get("decision_threshold") is None or not sel:
         return "- Decision: the most probable class (argmax)."
@@ -62,12 +61,12 @@ def _decision_line(results: dict[str, Any]) -> str:
     return f"- Decision: '{results['positive_label']}' when its probability is at least **{t:.4f}** ({sel.get('source', '')})."
 
 
-def _not_estimable_lines(results: dict[str, Any]) -> list[str]:
+def _not_estimable_lines(results: EvalResults) -> list[str]:
     missing = results.get("ci_not_estimable") or {}
     return [f"- No interval for {metric}: {why}." for metric, why in missing.items()]
 
 
-def _calibration_section(results: dict[str, Any]) -> str:
+def _calibration_section(results: EvalResults) -> str:
     lines = ["## Calibration", "",
              f"Expected calibration error (top-label, {results.get('calibration', {}).get('n_bins', 10)} equal bins): "
              f"**{format_number(results.get('ece'))}** (95% interval {format_interval(results, 'ece')}).", ""]
@@ -81,7 +80,7 @@ def _calibration_section(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _subgroup_section(results: dict[str, Any]) -> str:
+def _subgroup_section(results: EvalResults) -> str:
     parts = ["## Subgroups", ""]
     for column, rows in results["subgroups"].items():
         table = markdown_table(["group", "support", "groups", "accuracy", "95% interval", "precision", "recall", "F1", "ROC AUC",
@@ -98,7 +97,7 @@ def _subgroup_section(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _explanations_section(results: dict[str, Any]) -> str:
+def _explanations_section(results: EvalResults) -> str:
     info = results["explanations"]
     lines = ["## What the model looks at (Grad-CAM, last convolutional stage)", ""]
     if info.get("top_losses"):
@@ -113,7 +112,7 @@ def _explanations_section(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_report(results: dict[str, Any]) -> str:
+def render_report(results: EvalResults) -> str:
     """Markdown of the evaluation report; image links are relative to the eval/ folder."""
     title = f"# Evaluation: {results.get('model') or 'model'} on {results.get('dataset', 'n/a')} [{results['split']}]"
     head = [title, ""]
@@ -136,7 +135,7 @@ def render_report(results: dict[str, Any]) -> str:
     return "\n".join(head + body) + "\n" + "\n".join(s for s in sections if s)
 
 
-def write_report(results: dict[str, Any], report_dir: str | Path) -> Path:
+def write_report(results: EvalResults, report_dir: str | Path) -> Path:
     """``report.md`` and its plots (confusion_matrix, roc, pr, calibration, one per subgroup column) from a
     results dict alone, so training and ``kernel-laugh evaluate`` write the same report."""
     out = Path(report_dir)
