@@ -290,7 +290,10 @@ def test_train_push_failure_says_how_to_retry(fake_training, token, monkeypatch,
 
 
 def test_train_push_only_on_the_main_process(fake_training, token, monkeypatch):
-    monkeypatch.setenv("RANK", "1")
+    import kernel_laugh.training
+
+    # As on process 1 of `accelerate launch`: the CLI asks Accelerate (training.is_main_process), not RANK.
+    monkeypatch.setattr(kernel_laugh.training, "is_main_process", lambda: False)
     assert main([*TRAIN, "--hub-model-id", "me/test"]) == 0
     assert len(fake_training["fit"]) == 1 and fake_training["push"] == []
 

@@ -80,6 +80,21 @@ class EvalResults(TypedDict, total=False):
     ece: float
     calibration: dict[str, Any]
     decision_threshold: float | None
+    # 95% intervals of HEADLINE_METRICS (None: not estimable, see ci_not_estimable)
+    accuracy_ci_low: float | None
+    accuracy_ci_high: float | None
+    precision_ci_low: float | None
+    precision_ci_high: float | None
+    recall_ci_low: float | None
+    recall_ci_high: float | None
+    f1_ci_low: float | None
+    f1_ci_high: float | None
+    roc_auc_ci_low: float | None
+    roc_auc_ci_high: float | None
+    pr_auc_ci_low: float | None
+    pr_auc_ci_high: float | None
+    ece_ci_low: float | None
+    ece_ci_high: float | None
     ci_groups: int
     ci_method: str
     ci_methods: dict[str, str]
