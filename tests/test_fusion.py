@@ -146,3 +146,81 @@ def test_trained_gate_beats_the_best_single_expert(trained):
     assert 0 <= r["segments"]["segment_f1"] <= 1
     assert 0 < r["expert_alone_covered"]["face"]["coverage"] < 1
     assert r["ece"] is not None
+
+
+# ---- the artefact --------------------------------------------------------------------------------------------
+
+SPECS = [{"modality": m, "model": f"runs/{m}", "revision": f"sha256:{i}" * 1, "positive_label": lab, "region": reg}
+         for i, (m, lab, reg) in enumerate((("brain", "laughter", "brain"), ("face", "happy", "person"),
+                                            ("audio", "laughter", None)))]
+
+
+def saved_model(tmp_path, gate=None):
+    from kernel_laugh.fusion.artefact import build_config, save_fusion
+
+    gate = gate or random_gate()
+    config = build_config(gate, SPECS, grid_hz=2.0, threshold=0.42, hysteresis={"on": 0.6, "off": 0.4,
+                          "min_duration": 1.0, "smooth": 2.0}, synthetic=True)
+    return save_fusion(tmp_path / "fusion", gate, config), gate
+
+
+def test_save_load_gives_the_same_outputs_and_the_config_names_every_expert_and_revision(tmp_path):
+    from kernel_laugh.fusion.artefact import load_fusion
+
+    folder, gate = saved_model(tmp_path)
+    model = load_fusion(folder)
+    s = make_steps("a.mp4", 5)
+    before, after = gate.fuse_steps(s), model.gate.fuse_steps(s)
+    for key in before:
+        assert np.array_equal(before[key], after[key]), key
+    config = json.loads((folder / "config.json").read_text())
+    assert [(e["modality"], e["model"], e["revision"]) for e in config["experts"]] == \
+        [("brain", "runs/brain", "sha256:0"), ("face", "runs/face", "sha256:1"), ("audio", "runs/audio", "sha256:2")]
+    assert config["modalities"] == list(EXPERTS) and config["time_grid"]["hz"] == 2.0
+    assert config["threshold"] == 0.42 and config["temperature"] == pytest.approx(1.4)
+    assert [q["name"] for q in config["quality_features"]] == list(QUALITY)
+    assert model.synthetic
+
+
+def test_revision_mismatch_warns_or_fails_under_strict(tmp_path, caplog):
+    from kernel_laugh.fusion.artefact import check_revisions, load_fusion
+
+    model = load_fusion(saved_model(tmp_path)[0])
+    assert check_revisions(model, {"brain": "sha256:0", "face": "sha256:1"}) == []
+    with caplog.at_level("WARNING"):
+        problems = check_revisions(model, {"face": "sha256:other"})
+    assert len(problems) == 1 and "face" in caplog.text and "sha256:other" in caplog.text
+    with pytest.raises(KernelLaughError, match="face expert runs/face is at revision sha256:other.*--strict"):
+        check_revisions(model, {"face": "sha256:other"}, strict=True)
+
+
+def test_a_damaged_fusion_folder_is_one_line(tmp_path):
+    from kernel_laugh.fusion.artefact import load_fusion
+
+    folder, _ = saved_model(tmp_path)
+    (folder / "model.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(KernelLaughError, match="model.safetensors: truncated or damaged"):
+        load_fusion(folder)
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(KernelLaughError, match="config.json: cannot read"):
+        load_fusion(folder)
+
+
+def test_timeline_files_hold_per_expert_and_fused_columns_and_segments(tmp_path):
+    from kernel_laugh.fusion.artefact import load_fusion
+    from kernel_laugh.fusion.timeline import fuse_timeline, write_fusion_timeline
+    from kernel_laugh.readers.tables import read_csv
+
+    model = load_fusion(saved_model(tmp_path)[0])
+    s = make_steps("a.mp4", 6)
+    result = fuse_timeline(model, s)
+    paths = write_fusion_timeline(model, result, tmp_path / "out")
+    table = read_csv(paths["timeline"])
+    assert table.columns == ["time", "brain.probability", "brain.available", "brain.weight", "face.probability",
+                             "face.available", "face.weight", "audio.probability", "audio.available", "audio.weight",
+                             "fused.probability", "no_evidence"]
+    assert len(table.rows) == s.n_steps
+    missing = [r for r in table.rows if r["face.available"] == "0"]
+    assert len(missing) == 15 and all(r["face.probability"] == "" and float(r["face.weight"]) == 0.0 for r in missing)
+    assert read_csv(paths["segments"]).columns == ["start", "end", "peak", "mean"]
+    assert len(result.segments) >= 1 and paths["plot"].stat().st_size > 10_000
