@@ -224,3 +224,86 @@ def test_timeline_files_hold_per_expert_and_fused_columns_and_segments(tmp_path)
     assert len(missing) == 15 and all(r["face.probability"] == "" and float(r["face.weight"]) == 0.0 for r in missing)
     assert read_csv(paths["segments"]).columns == ["start", "end", "peak", "mean"]
     assert len(result.segments) >= 1 and paths["plot"].stat().st_size > 10_000
+
+
+# ---- the commands, end to end on tiny experts ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def video_dataset(tmp_path_factory):
+    """Six SYNTHETIC brain-render clips of 8 s at 2 fps, laughter in a different stretch of each, with labels.csv."""
+    from kernel_laugh.video import write_sample_clip
+
+    root = tmp_path_factory.mktemp("videos")
+    rows = ["video,start,end,label"]
+    for i in range(6):
+        a = 1.0 + (i % 3)
+        write_sample_clip(root / f"clip{i}.mp4", duration=8.0, fps=2.0, laughter=((a, a + 3.0),), size=48, seed=i)
+        rows += [f"clip{i}.mp4,0,{a},non-laughter", f"clip{i}.mp4,{a},{a + 3.0},laughter",
+                 f"clip{i}.mp4,{a + 3.0},8,non-laughter"]
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def fused_dir(tmp_path_factory, tiny_model_dir, video_dataset):
+    from kernel_laugh.cli import main
+
+    out = tmp_path_factory.mktemp("fusion") / "fusion"
+    assert main(["fuse-train", "--brain", str(tiny_model_dir), "--face", str(tiny_model_dir), "--face-label",
+                 "laughter", "--dataset", str(video_dataset), "--output-dir", str(out), "--epochs", "3",
+                 "--val-fraction", "0.3", "--test-fraction", "0.3"]) == 0
+    return out
+
+
+def test_fuse_train_writes_a_folder_naming_experts_and_revisions(fused_dir, tiny_model_dir):
+    from kernel_laugh.fusion.experts import model_revision
+
+    config = json.loads((fused_dir / "config.json").read_text())
+    assert [(e["modality"], e["model"], e["revision"]) for e in config["experts"]] == \
+        [("brain", str(tiny_model_dir), model_revision(tiny_model_dir)), ("face", str(tiny_model_dir), model_revision(tiny_model_dir))]
+    assert set(config["splits"]) == {"seed", "gate_train", "validation", "test"}
+    results = json.loads((fused_dir / "eval_results.json").read_text())
+    assert results["split"] == "test" and results["experts"] == ["brain", "face"]
+    assert "face" in (fused_dir / "README.md").read_text() and (fused_dir / "eval" / "report.md").is_file()
+
+
+def test_timeline_and_evaluate_on_a_fusion_folder(fused_dir, video_dataset, tmp_path, capsys):
+    from kernel_laugh.cli import main
+    from kernel_laugh.readers.tables import read_csv
+
+    assert main(["timeline", str(fused_dir), str(video_dataset / "clip0.mp4"), "--output", str(tmp_path / "tl")]) == 0
+    table = read_csv(tmp_path / "tl" / "timeline.csv")
+    assert len(table.rows) == 16 and "brain.weight" in table.columns and "fused.probability" in table.columns
+    assert (tmp_path / "tl" / "timeline.png").is_file() and (tmp_path / "tl" / "segments.csv").is_file()
+    assert main(["evaluate", str(fused_dir), "--dataset", str(video_dataset), "--output-dir", str(tmp_path / "ev")]) == 0
+    r = json.loads((tmp_path / "ev" / "eval_results.json").read_text())
+    config = json.loads((fused_dir / "config.json").read_text())
+    assert r["split"] == "test" and r["num_clips"] == len(config["splits"]["test"])
+    assert "fused ROC AUC" in capsys.readouterr().out
+
+
+def test_push_dry_run_lists_the_fusion_files(fused_dir, capsys):
+    from kernel_laugh.cli import main
+
+    assert main(["push", str(fused_dir), "--repo-id", "me/fusion", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for name in ("README.md", "config.json", "model.safetensors", "eval_results.json", "eval/report.md"):
+        assert f"  {name}  " in out
+
+
+def test_fuse_train_bad_input_is_one_line(tiny_model_dir, video_dataset, tmp_path, capsys):
+    from kernel_laugh.cli import main
+    from kernel_laugh.sample import generate_sample
+    from kernel_laugh.video import write_video
+
+    args = ["fuse-train", "--brain", str(tiny_model_dir), "--face", str(tiny_model_dir), "--output-dir", str(tmp_path / "f")]
+    assert main(args + ["--face-label", "happy", "--dataset", str(video_dataset)]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "face expert" in errors[0] and "['non-laughter', 'laughter']" in errors[0]
+    short = tmp_path / "short"
+    short.mkdir()
+    write_video(short / "blip.mp4", [generate_sample(1, 48, 0)[0]["image"]], fps=4.0)
+    (short / "labels.csv").write_text("start,end,label\n0,1,laughter\n")
+    assert main(args + ["--face-label", "laughter", "--dataset", str(short)]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("error: ") and "blip.mp4" in errors[0] and "shorter than one" in errors[0]

@@ -46,7 +46,11 @@ def collect_steps(dataset: str | Path, runners: dict[str, Any], grid_hz: float, 
         raise KernelLaughError(f"{root}: no {LABELS_FILE} (rows start,end,label[,video], as `kernel-laugh frames` takes)")
     segments = load_segments(labels)
     videos = find_videos(root)
-    return [run_experts(v, runners, grid_hz, segments) for v in tqdm(videos, desc="experts", unit="video", disable=not progress)]
+    steps = []
+    with tqdm(videos, desc="experts", unit="video", disable=not progress) as bar:  # closed before an error is printed
+        for video in bar:
+            steps.append(run_experts(video, runners, grid_hz, segments))
+    return steps
 
 
 def _trained_on(model: str) -> dict[str, Any]:
@@ -113,8 +117,13 @@ def fuse_train(cfg: FuseTrainConfig, specs: list[ExpertSpec] | None = None, *, s
     if cfg.overwrite_output_dir:
         clear_run(out)
     save_fusion(out, fit.gate, config, render_fusion_card(config, results), results)
-    write_text_atomic(out / REPORT, render_fusion_report(results, synthetic))
+    _write_report(out, results, synthetic)
     return results
+
+
+def _write_report(out: Path, results: dict[str, Any], synthetic: bool) -> None:
+    (out / REPORT).parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / REPORT, render_fusion_report(results, synthetic))
 
 
 def evaluate_fusion(model_ref: str, dataset: str, output_dir: str | None = None, *, strict: bool = False,
@@ -136,8 +145,9 @@ def evaluate_fusion(model_ref: str, dataset: str, output_dir: str | None = None,
     results |= {"split": "test" if len(held_out) < len(steps) else "all", "synthetic": model.synthetic,
                 "dataset": str(dataset)}
     out = Path(output_dir or model.folder)
+    out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "eval_results.json", json.dumps(results, indent=2) + "\n")
-    write_text_atomic(out / REPORT, render_fusion_report(results, model.synthetic))
+    _write_report(out, results, model.synthetic)
     return results
 
 
