@@ -307,3 +307,14 @@ def test_fuse_train_bad_input_is_one_line(tiny_model_dir, video_dataset, tmp_pat
     assert main(args + ["--face-label", "laughter", "--dataset", str(short)]) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert len(errors) == 1 and errors[0].startswith("error: ") and "blip.mp4" in errors[0] and "shorter than one" in errors[0]
+
+
+def test_the_space_hook_returns_the_video_tab_outputs(fused_dir, video_dataset, tmp_path):
+    from kernel_laugh.fusion.timeline import FusionSpace
+
+    space = FusionSpace.load(fused_dir)
+    plot, segments, files, summary = space.video_tab(video_dataset / "clip1.mp4", tmp_path)
+    assert plot.endswith("timeline.png") and [f.rsplit("/", 1)[1] for f in files] == ["timeline.csv", "segments.csv"]
+    assert isinstance(segments, list) and "clip1.mp4: 16 steps" in summary
+    with pytest.raises(KernelLaughError, match="more than 10 steps"):
+        space.video_tab(video_dataset / "clip1.mp4", tmp_path, max_steps=10)

@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.fusion.artefact import FusionModel, check_revisions, load_fusion
 from kernel_laugh.fusion.experts import ExpertSpec, load_experts, model_revision, run_experts
 from kernel_laugh.fusion.plots import fusion_timeline_figure
 from kernel_laugh.fusion.steps import ExpertSteps
 from kernel_laugh.plots import save_figure
+from kernel_laugh.readers.frames import probe
 from kernel_laugh.video import find_segments
 
 logger = logging.getLogger(__name__)
@@ -113,3 +115,32 @@ def fusion_timeline(model_ref: str | Path | FusionModel, video: str | Path, out_
     result = fuse_timeline(model, steps)
     write_fusion_timeline(model, result, out_dir)
     return result
+
+
+@dataclass
+class FusionSpace:
+    """A fusion model held by the Space: loaded once (gate and experts), then ``video_tab(video, out_dir)`` per request."""
+
+    model: FusionModel
+    runners: dict[str, Any]
+
+    @classmethod
+    def load(cls, model_ref: str | Path, device: str | int | None = None) -> FusionSpace:
+        model = load_fusion(model_ref)
+        return cls(model, load_runners(model, strict=False, device=device))
+
+    def video_tab(self, video: str | Path, out_dir: str | Path, max_steps: int | None = None
+                  ) -> tuple[str, list[dict[str, float]], list[str], str]:
+        """What the video tab shows, in its output order: the three-panel figure's path (per-modality lines with
+        missing stretches shaded, stacked gate weights, fused line with segments), the fused segments (start, end,
+        peak, mean), the CSV paths (timeline.csv with per-expert probability / availability / weight and the fused
+        probability per step; segments.csv), and a one-line summary. ``max_steps``: refuse longer clips (one line)."""
+        if max_steps is not None:
+            duration = probe(video).duration
+            if duration and duration * self.model.grid_hz > max_steps:
+                raise KernelLaughError(f"{Path(video).name}: {duration:.0f} s at {self.model.grid_hz:g} steps/s is more "
+                                       f"than {max_steps} steps; trim the video")
+        result = fusion_timeline(self.model, video, out_dir, runners=self.runners, progress=False)
+        tag = " (SYNTHETIC model)" if self.model.synthetic else ""
+        return (str(result.paths["plot"]), result.segments, [str(result.paths["timeline"]), str(result.paths["segments"])],
+                result.summary() + tag)
