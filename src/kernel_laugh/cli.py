@@ -446,6 +446,7 @@ def _fuse_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
 def cmd_fuse_train(args: argparse.Namespace) -> int:
     from kernel_laugh.fusion.commands import fuse_train, headline
     from kernel_laugh.fusion.training import FuseTrainConfig
+    from kernel_laugh.outputs import check_output_dir
 
     _quiet_transformers()
     cfg = from_namespace(FuseTrainConfig, args)
@@ -454,6 +455,7 @@ def cmd_fuse_train(args: argparse.Namespace) -> int:
         from kernel_laugh.fusion.sample import train_sample_experts, write_fusion_sample  # trains experts: only here
 
         out = Path(cfg.output_dir)
+        check_output_dir(out, overwrite=cfg.overwrite_output_dir, resume=False)  # before minutes of expert training
         sample = write_fusion_sample(out / "sample", seed=cfg.seed)
         specs = train_sample_experts(sample, out / "experts")
         cfg.dataset, synthetic = str(sample.fusion_videos), True

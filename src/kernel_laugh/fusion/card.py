@@ -5,27 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+# The package's markdown table and number format (report.py's), so fusion reports read like every other report.
+from kernel_laugh.report import _fmt, _table
+
 logger = logging.getLogger(__name__)
 
 SYNTHETIC_NOTE = ("> **SYNTHETIC.** The experts and the gate were trained and measured on the SYNTHETIC multimodal "
                   "sample that kernel-laugh generates. These numbers show that the pipeline works; they say nothing "
                   "about real brain data, faces, voices or laughter.")
-
-
-def _fmt(x: Any) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:.3f}" if isinstance(x, float) else str(x)
-
-
-def _ci(row: dict[str, Any], metric: str) -> str:
-    low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
-    return f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
-
-
-def _rows(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(_fmt(v) for v in r) + " |" for r in rows])
 
 
 def _diff(d: dict[str, Any] | None) -> str:
@@ -50,7 +37,7 @@ def comparison_tables(results: dict[str, Any]) -> str:
                      alls.get("f1"), alls.get("ece")])
     m = results["equal_weight_mean"]
     rows.append(["equal-weight mean of available experts", "100%", m.get("roc_auc"), m.get("pr_auc"), m.get("f1"), m.get("ece")])
-    lines += [_rows(["model", "steps", "ROC AUC", "PR AUC", "F1", "ECE"], rows), ""]
+    lines += [_table(["model", "steps", "ROC AUC", "PR AUC", "F1", "ECE"], rows), ""]
     best = results.get("best_single_expert")
     lines.append(f"Fused minus the best single expert ({best}, all steps), ROC AUC: "
                  f"{_diff(results.get('fused_minus_best_expert'))}; fused minus the equal-weight mean: "
@@ -60,11 +47,11 @@ def comparison_tables(results: dict[str, Any]) -> str:
                for e, r in results.get("fused_without", {}).items()]
     if removed:
         lines += ["Fused with one modality removed (its expert treated as missing everywhere):", "",
-                  _rows(["model", "ROC AUC", "best remaining expert", "fused minus it (ROC AUC)"], removed), ""]
+                  _table(["model", "ROC AUC", "best remaining expert", "fused minus it (ROC AUC)"], removed), ""]
     pattern_rows = [[r["group"], r["support"], r.get("groups"), r.get("roc_auc"), r.get("f1")]
                     for r in results["by_availability"]["fused"]]
     lines += ["Fused model by availability pattern (which experts had input at the step):", "",
-              _rows(["available", "steps", "clips", "ROC AUC", "F1"], pattern_rows), ""]
+              _table(["available", "steps", "clips", "ROC AUC", "F1"], pattern_rows), ""]
     s = results["segments"]
     lines.append(f"Segments: F1 {_fmt(s['segment_f1'])} (precision {_fmt(s['segment_precision'])}, recall "
                  f"{_fmt(s['segment_recall'])}; {s['matched_segments']} of {s['true_segments']} labelled segments found, "
@@ -105,7 +92,7 @@ def render_fusion_card(config: dict[str, Any], results: dict[str, Any] | None, m
               "training steps), flagged 'no evidence'. The experts are frozen; the gate was trained on their "
               "outputs on videos they did not train on, with modality dropout (ModDrop, Neverova et al. 2016).", "",
               "## Experts", "",
-              _rows(["modality", "model", "revision", "laughter class", "region", "trained on"],
+              _table(["modality", "model", "revision", "laughter class", "region", "trained on"],
                     [[e["modality"], e["model"], e.get("revision"), e.get("positive_label"), e.get("region"),
                       _trained_on(e)] for e in experts]), "",
               "A different revision of an expert at load time is a warning (an error with `--strict`): the calibration "
