@@ -261,7 +261,7 @@ def test_fuse_train_writes_a_folder_naming_experts_and_revisions(fused_dir, tiny
     config = json.loads((fused_dir / "config.json").read_text())
     assert [(e["modality"], e["model"], e["revision"]) for e in config["experts"]] == \
         [("brain", str(tiny_model_dir), model_revision(tiny_model_dir)), ("face", str(tiny_model_dir), model_revision(tiny_model_dir))]
-    assert set(config["splits"]) == {"seed", "gate_train", "validation", "test"}
+    assert set(config["splits"]) == {"seed", "dataset", "gate_train", "validation", "test"}
     results = json.loads((fused_dir / "eval_results.json").read_text())
     assert results["split"] == "test" and results["experts"] == ["brain", "face"]
     assert "face" in (fused_dir / "README.md").read_text() and (fused_dir / "eval" / "report.md").is_file()

@@ -111,7 +111,8 @@ def fuse_train(cfg: FuseTrainConfig, specs: list[ExpertSpec] | None = None, *, s
     experts = [s.to_dict() | {"trained_on": _trained_on(s.model)} for s in sorted(specs, key=lambda s: fit.gate.experts.index(s.modality))]
     config = build_config(fit.gate, experts, grid_hz=cfg.grid_hz, threshold=fit.threshold,
                           hysteresis=hysteresis.to_dict(), synthetic=synthetic,
-                          splits={"seed": cfg.split_seed, **{k: sorted(s.clip for s in v) for k, v in splits.items()}},
+                          splits={"seed": cfg.split_seed, "dataset": str(Path(cfg.dataset).resolve()),
+                                  **{k: sorted(s.clip for s in v) for k, v in splits.items()}},
                           training={k: getattr(cfg, k) for k in ("epochs", "batch_size", "learning_rate", "weight_decay",
                                                                  "modality_dropout", "hidden", "seed")})
     if cfg.overwrite_output_dir:
@@ -130,14 +131,15 @@ def evaluate_fusion(model_ref: str, dataset: str, output_dir: str | None = None,
                     progress: bool = True) -> dict[str, Any]:
     """``kernel-laugh evaluate FUSION --dataset SRC``: the held-out comparisons of ``assess`` on SRC's videos.
 
-    When SRC holds the videos the gate was fitted on, only its test videos are measured (the same held-out steps as
-    fuse-train's); otherwise every video of SRC is. Writes eval_results.json and eval/report.md into ``output_dir``
+    When SRC is the folder the gate was fitted on, only its test videos are measured (the same held-out steps as
+    fuse-train's); for any other folder, every video of it is. Writes eval_results.json and eval/report.md into ``output_dir``
     (default: the model folder)."""
     model = load_fusion(model_ref)
     runners = load_runners(model, strict)
     steps = collect_steps(dataset, runners, model.grid_hz, progress)
     splits = model.config.get("splits") or {}
-    fitted = set(splits.get("gate_train", [])) | set(splits.get("validation", []))
+    same_data = splits.get("dataset") == str(Path(dataset).resolve())  # clip names alone could repeat across datasets
+    fitted = set(splits.get("gate_train", [])) | set(splits.get("validation", [])) if same_data else set()
     held_out = [s for s in steps if s.clip not in fitted]
     if not held_out:
         raise KernelLaughError(f"{dataset}: every video there was used to fit the gate; nothing is held out")
