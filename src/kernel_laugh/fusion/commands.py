@@ -108,7 +108,8 @@ def fuse_train(cfg: FuseTrainConfig, specs: list[ExpertSpec] | None = None, *, s
     results = assess(fit.gate, splits["test"], fit.threshold, hysteresis)
     results |= {"split": "test", "split_method": "whole videos (grouped), seeded", "synthetic": synthetic,
                 "best_epoch": fit.best_epoch, "history": fit.history}
-    experts = [s.to_dict() | {"trained_on": _trained_on(s.model)} for s in sorted(specs, key=lambda s: fit.gate.experts.index(s.modality))]
+    # With the SYNTHETIC sample, the experts were trained on its SYNTHETIC expert videos too.
+    experts = [s.to_dict() | {"trained_on": _trained_on(s.model) | ({"synthetic": True} if synthetic else {})} for s in sorted(specs, key=lambda s: fit.gate.experts.index(s.modality))]
     config = build_config(fit.gate, experts, grid_hz=cfg.grid_hz, threshold=fit.threshold,
                           hysteresis=hysteresis.to_dict(), synthetic=synthetic,
                           splits={"seed": cfg.split_seed, "dataset": str(Path(cfg.dataset).resolve()),

@@ -106,12 +106,13 @@ def load_runners(model: FusionModel, strict: bool = False, device: str | int | N
 
 def fusion_timeline(model_ref: str | Path | FusionModel, video: str | Path, out_dir: str | Path, *,
                     strict: bool = False, device: str | int | None = None, runners: dict[str, Any] | None = None,
-                    progress: bool = True) -> FusionTimeline:
+                    progress: bool = True, timings: dict[str, float] | None = None) -> FusionTimeline:
     """Run the experts over ``video``, fuse, segment, and write the three files; the Space's video tab and the
-    ``timeline`` command both call this. ``runners``: experts already loaded (the Space loads them once)."""
+    ``timeline`` command both call this. ``runners``: experts already loaded (the Space loads them once);
+    ``timings``: filled with wall seconds per part (decode, each expert), as ``run_experts`` measures them."""
     model = model_ref if isinstance(model_ref, FusionModel) else load_fusion(model_ref)
     runners = runners if runners is not None else load_runners(model, strict, device)
-    steps = run_experts(video, runners, model.grid_hz, progress=progress)
+    steps = run_experts(video, runners, model.grid_hz, progress=progress, timings=timings)
     result = fuse_timeline(model, steps)
     write_fusion_timeline(model, result, out_dir)
     return result
