@@ -117,7 +117,7 @@ def test_modality_dropout_never_empties_a_step_and_never_adds_an_expert():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    data = clips()
+    data = clips(30)
     cfg = FuseTrainConfig(output_dir=str(tmp_path_factory.mktemp("fusion")), epochs=40, seed=0)
     splits = split_clips(data, cfg)
     fit = fit_gate(splits["gate_train"], splits["validation"], cfg, progress=False)
@@ -129,10 +129,12 @@ def test_split_is_by_clip_and_covers_every_clip(trained):
     names = [{s.clip for s in part} for part in splits.values()]
     assert all(names)
     assert not (names[0] & names[1]) and not (names[0] & names[2]) and not (names[1] & names[2])
-    assert len(set().union(*names)) == 18
+    assert len(set().union(*names)) == 30
 
 
 def test_trained_gate_beats_the_best_single_expert(trained):
+    """The acceptance criteria on per-step expert outputs with planted outages and unreliable experts (the
+    SYNTHETIC video sample's end-to-end run is scripts/fusion_acceptance.py: its experts take too long to train here)."""
     from kernel_laugh.fusion.evaluation import assess
 
     fit, splits, _ = trained
@@ -140,8 +142,10 @@ def test_trained_gate_beats_the_best_single_expert(trained):
     best = r["best_single_expert"]
     assert r["roc_auc"] > r["expert_alone_all_steps"][best]["roc_auc"]
     d = r["fused_minus_best_expert"]
-    assert d["difference"] > 0 and d["method"].startswith("paired Obuchowski")
+    assert d["difference"] > 0 and d["ci_low"] > 0 and d["method"].startswith("paired Obuchowski")
     assert set(r["fused_without"]) == set(EXPERTS)
+    for e, row in r["fused_without"].items():  # any one modality removed: still as good as the best remaining expert
+        assert row["minus_best_remaining"]["ci_high"] >= 0, e
     assert {row["group"] for row in r["by_availability"]["fused"]} <= {"brain+face+audio", "brain+face", "brain+audio", "brain"}
     assert 0 <= r["segments"]["segment_f1"] <= 1
     assert 0 < r["expert_alone_covered"]["face"]["coverage"] < 1

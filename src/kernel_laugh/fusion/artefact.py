@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub import snapshot_download
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -128,8 +129,6 @@ def resolve_fusion(ref: str | Path) -> Path:
     """A fusion folder, or a Hub id downloaded (config, weights, card, results only) into the cache."""
     if Path(ref).expanduser().is_dir():
         return Path(ref).expanduser()
-    from huggingface_hub import snapshot_download  # the Hub client: only for Hub ids
-
     try:
         return Path(snapshot_download(str(ref), allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, RESULTS_NAME, "README.md"]))
     except (OSError, ValueError) as err:  # offline, unknown repo, bad id
