@@ -22,7 +22,8 @@ Quality features (what a gate can use to judge how far to trust an expert at a s
   the Laplacian) of the face crop resized to 64x64 (Pech-Pacheco et al. 2000's focus measure);
   ``face.confidence``: the Haar cascade's final-stage weight (OpenCV ``detectMultiScale3``).
 - ``audio.loudness_db``: RMS level of the window in dBFS; ``audio.noise_floor_db``: the 10th percentile of the
-  window's 20 ms RMS levels in dBFS (a steady noise bed raises it; speech and laughter have quiet gaps).
+  window's 20 ms RMS levels in dBFS (a steady noise bed raises it; speech and laughter have quiet gaps);
+  ``audio.clipping``: the share of samples at full scale (|x| >= ``CLIP_LEVEL``: an overdriven recording).
 
 Files are read only by the package's readers (frames: ``readers.frames``; sound: ``readers.audio``; CSV:
 ``readers.tables``). The weights file of a local expert is hashed, not parsed, for ``model_revision``.
@@ -66,9 +67,10 @@ DEFAULT_REGIONS: dict[str, str | None] = {"brain": "brain", "face": "person", "a
 QUALITY_NAMES: dict[str, tuple[str, ...]] = {
     "brain": ("brain.contrast", "brain.colour", "brain.sharpness"),
     "face": ("face.box_area", "face.sharpness", "face.confidence"),
-    "audio": ("audio.loudness_db", "audio.noise_floor_db"),
+    "audio": ("audio.loudness_db", "audio.noise_floor_db", "audio.clipping"),
 }
 BLANK_STD = 6.0  # grey-level standard deviation (0-255) below which a brain region counts as blank (hidden panel)
+CLIP_LEVEL = 0.95  # |sample| at or above this counts as clipped (AAC rings a little around a clipped plateau)
 SILENCE_DB = -60.0  # RMS level (dBFS) below which an audio window counts as silent (muted)
 DB_FLOOR = -120.0  # the level reported for digital silence (log of 0)
 FACE_MARGIN = 0.2  # the face crop's margin, as faces.crop_faces (and predict --faces) use it
@@ -270,20 +272,22 @@ class AudioExpert:
         return read_audio(video, self.predictor.sampling_rate)
 
     def listen(self, track: AudioTrack | None, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(logits (T,) float32, available (T,) bool, quality (T, 2) float32) for windows centred on ``times``.
+        """(logits (T,) float32, available (T,) bool, quality (T, 3) float32) for windows centred on ``times``.
 
         A window that would run past either end of the track is moved inside it; a track shorter than one window,
         or a window quieter than ``SILENCE_DB``, is unavailable."""
         t = len(times)
-        logits, available, quality = np.zeros(t, np.float32), np.zeros(t, bool), np.zeros((t, 2), np.float32)
+        logits, available = np.zeros(t, np.float32), np.zeros(t, bool)
+        quality = np.zeros((t, len(self.quality_names)), np.float32)
         w = self.predictor.window_seconds
         if track is None or track.duration + 1e-9 < w or t == 0:
             return logits, available, quality
         # Starts on the 10 ms frame grid (window_features cuts frames there), kept inside the track.
         starts = np.clip(np.round((times - w / 2) / 0.01) * 0.01, 0.0, math.floor((track.duration - w) / 0.01) * 0.01)
         for i, s in enumerate(starts):
-            loud, floor = _levels(track.segment(s, s + w), track.sampling_rate)
-            quality[i] = (loud, floor)
+            window = track.segment(s, s + w)
+            loud, floor = _levels(window, track.sampling_rate)
+            quality[i] = (loud, floor, float(np.mean(np.abs(window) >= CLIP_LEVEL)) if len(window) else 0.0)
             available[i] = loud > SILENCE_DB
         quality[~available] = 0.0
         if available.any():
