@@ -322,3 +322,28 @@ def test_the_space_hook_returns_the_video_tab_outputs(fused_dir, video_dataset, 
     assert isinstance(segments, list) and "clip1.mp4: 16 steps" in summary
     with pytest.raises(KernelLaughError, match="more than 10 steps"):
         space.video_tab(video_dataset / "clip1.mp4", tmp_path, max_steps=10)
+
+
+def test_fusion_sample_preset_wires_sample_experts_and_gate_all_synthetic(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    """--preset fusion-sample: D's sample (made small here) and its experts (tiny untrained stand-ins injected here:
+    training real ones takes minutes) feed the gate; the folder says SYNTHETIC everywhere."""
+    import functools
+
+    from kernel_laugh.cli import main
+    from kernel_laugh.fusion import sample
+    from kernel_laugh.fusion.experts import ExpertSpec
+
+    monkeypatch.setattr(sample, "write_fusion_sample",
+                        functools.partial(sample.write_fusion_sample, n_videos=6, n_expert_videos=1, duration=8.0))
+    monkeypatch.setattr(sample, "train_sample_experts", lambda s, out, progress=True: [
+        ExpertSpec.for_model("brain", tiny_model_dir, "laughter"), ExpertSpec.for_model("face", tiny_model_dir, "laughter")])
+    out = tmp_path / "fusion"
+    assert main(["fuse-train", "--preset", "fusion-sample", "--output-dir", str(out), "--epochs", "2",
+                 "--val-fraction", "0.3", "--test-fraction", "0.3"]) == 0
+    assert "(SYNTHETIC)" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert config["synthetic"] and all(e["trained_on"]["synthetic"] for e in config["experts"])
+    assert config["splits"]["dataset"] == str((out / "sample" / "fusion_videos").resolve())
+    card = (out / "README.md").read_text()
+    assert "SYNTHETIC" in card and "- synthetic" in card
+    assert json.loads((out / "eval_results.json").read_text())["synthetic"] is True
