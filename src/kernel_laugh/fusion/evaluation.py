@@ -29,12 +29,7 @@ from kernel_laugh import intervals as iv
 from kernel_laugh.fusion.batches import StepArrays, stack_steps
 from kernel_laugh.fusion.gate import GatedFusion
 from kernel_laugh.fusion.steps import ExpertSteps
-from kernel_laugh.metrics import (
-    clustered_intervals,
-    describe_intervals,
-    headline_metrics,
-    subgroup_metrics,
-)
+from kernel_laugh.metrics import clustered_intervals, describe_intervals, headline_metrics, subgroup_metrics
 from kernel_laugh.video import find_segments
 
 logger = logging.getLogger(__name__)

@@ -18,12 +18,7 @@ import numpy as np
 
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.fusion.artefact import FusionModel, check_revisions, load_fusion
-from kernel_laugh.fusion.experts import (
-    ExpertSpec,
-    load_experts,
-    model_revision,
-    run_experts,
-)
+from kernel_laugh.fusion.experts import ExpertSpec, load_experts, model_revision, run_experts
 from kernel_laugh.fusion.plots import fusion_timeline_figure
 from kernel_laugh.fusion.steps import ExpertSteps
 from kernel_laugh.plots import save_figure
