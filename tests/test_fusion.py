@@ -268,7 +268,9 @@ def test_fuse_train_writes_a_folder_naming_experts_and_revisions(fused_dir, tiny
     assert set(config["splits"]) == {"seed", "dataset", "gate_train", "validation", "test"}
     results = json.loads((fused_dir / "eval_results.json").read_text())
     assert results["split"] == "test" and results["experts"] == ["brain", "face"]
-    assert "face" in (fused_dir / "README.md").read_text() and (fused_dir / "eval" / "report.md").is_file()
+    card = (fused_dir / "README.md").read_text()
+    assert f"kernel-laugh timeline {fused_dir} video.mp4" in card and (fused_dir / "eval" / "report.md").is_file()
+    assert f"| face | {tiny_model_dir} | {model_revision(tiny_model_dir)} | laughter | person |" in card
 
 
 def test_timeline_and_evaluate_on_a_fusion_folder(fused_dir, video_dataset, tmp_path, capsys):

@@ -72,13 +72,15 @@ def _trained_on(e: dict[str, Any]) -> str:
     return what + (" (SYNTHETIC)" if t.get("synthetic") else "")
 
 
-def render_fusion_card(config: dict[str, Any], results: dict[str, Any] | None, model_id: str | None = None) -> str:
+def render_fusion_card(config: dict[str, Any], results: dict[str, Any] | None, model_id: str | None = None,
+                       folder: str | None = None) -> str:
     """README.md of a fusion folder: metadata, what it is, its experts (model, revision, laughter class, what each
-    was trained on), how the gate was trained, how to use it, and the held-out results."""
+    was trained on), how the gate was trained, how to use it, and the held-out results. The usage snippets name
+    ``model_id`` (a Hub repo), else ``folder``."""
     synthetic = bool(config.get("synthetic"))
     tags = ["kernel-laugh", "laughter", "multimodal", "mixture-of-experts"] + (["synthetic"] if synthetic else [])
     meta = ["---", "library_name: kernel-laugh", "license: apache-2.0", "tags:"] + [f"- {t}" for t in tags] + ["---", ""]
-    name = model_id or "this folder"
+    name = model_id or folder or "FUSION_DIR"
     experts = config["experts"]
     lines = meta + [f"# Laughter from {', '.join(config['modalities'])}: a gated mixture of experts", ""]
     if synthetic:

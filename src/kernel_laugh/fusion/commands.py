@@ -118,7 +118,7 @@ def fuse_train(cfg: FuseTrainConfig, specs: list[ExpertSpec] | None = None, *, s
                                                                  "modality_dropout", "hidden", "seed")})
     if cfg.overwrite_output_dir:
         clear_run(out)
-    save_fusion(out, fit.gate, config, render_fusion_card(config, results), results)
+    save_fusion(out, fit.gate, config, render_fusion_card(config, results, folder=str(out)), results)
     _write_report(out, results, synthetic)
     return results
 
