@@ -81,7 +81,9 @@ def main() -> None:
     seconds = sum(probe(v).duration or 0.0 for v in videos)
 
     if args.fusion:
-        from kernel_laugh.fusion.timeline import fusion_timeline  # the gate's side (issue 21a)
+        from kernel_laugh.fusion.timeline import (
+            fusion_timeline,  # the gate's side (issue 21a)
+        )
 
         what = f"fused timeline of {args.fusion} (experts, gate, CSVs and plot)"
 

@@ -40,7 +40,13 @@ from PIL import Image, ImageDraw, ImageFilter
 from tqdm.auto import tqdm
 
 from kernel_laugh.audio.sample import SAMPLING_RATE, laughter_burst, make_recording
-from kernel_laugh.config import PRESETS, CardConfig, DataConfig, ModelConfig, TrainConfig
+from kernel_laugh.config import (
+    PRESETS,
+    CardConfig,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+)
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.faces import HaarFaceDetector, largest_face
 from kernel_laugh.fusion.experts import ExpertSpec
@@ -140,7 +146,7 @@ def compose_frame(backdrop: Image.Image, face: Image.Image | None, face_xy: tupl
     the person is out of frame), and ``panel`` (a brain render, (h, w, 3)) in the brain region (flat when None)."""
     frame = backdrop.copy()
     draw = ImageDraw.Draw(frame)
-    px, py, pw, ph = region_box("person", *FRAME_SIZE)
+    _, py, _, ph = region_box("person", *FRAME_SIZE)
     bx, by, bw, bh = region_box("brain", *FRAME_SIZE)
     if face is not None:
         fx, fy = face_xy
@@ -169,12 +175,12 @@ def _backdrop(rng: np.random.Generator) -> Image.Image:
 
 def soundtrack(plan: Plan, rng: np.random.Generator, sr: int = SAMPLING_RATE) -> np.ndarray:
     """(N,) float32: laughter in the laughter segments, babble / chords / tones / noise in the others, then the
-    plan's outage (muted stretch) and corruption (a noise bed with laughter bursts at random times)."""
-    n = int(round(plan.duration * sr))
+    plan's outage (muted stretch) and corruption (overdriven: a noise bed and laughter bursts at random times)."""
+    n = round(plan.duration * sr)
     out = np.zeros(n, np.float32)
     kinds = ("babble", "babble", "chord", "tone", "noise")
     for start, end, label in plan.segments:
-        a, b = int(round(start * sr)), min(n, int(round(end * sr)))
+        a, b = round(start * sr), min(n, round(end * sr))
         kind = "laughter" if label == LABELS[1] else kinds[rng.integers(len(kinds))]
         out[a:b] = make_recording(kind, (b - a) / sr, rng, sr, laughter_under=kind == "babble" and rng.random() < 0.25)[: b - a]
     if plan.corruption == "audio":  # an overdriven recording: a noise bed, stray laughter, clipped
@@ -217,12 +223,12 @@ def write_fusion_video(path: str | Path, plan: Plan, seed: int = 0, renders: dic
     """Write one SYNTHETIC podcast-like video (H.264 at ``VIDEO_FPS``, AAC soundtrack unless ``plan.with_audio`` is
     False) following ``plan``. ``renders`` (label → brain renders) may be shared between videos; drawn here if None."""
     rng = np.random.default_rng(seed)
-    n = max(1, int(round(plan.duration * VIDEO_FPS)))
+    n = max(1, round(plan.duration * VIDEO_FPS))
     if renders is None:
         renders = render_pool(2 * n + 8, seed)
     head = _portrait()
     backdrop = _backdrop(rng)
-    px, py, pw, ph = region_box("person", *FRAME_SIZE)
+    px, py, pw, _ = region_box("person", *FRAME_SIZE)
     home = (px + (pw - PORTRAIT_WIDTH) // 2, py + 12 + int(rng.integers(-6, 7)))
     frames = []
     for k in range(n):
@@ -358,14 +364,14 @@ def export_face_crops(person_dir: Path, face_dir: Path, detector: HaarFaceDetect
 
 def _configs(out: Path, preset: str, **overrides) -> tuple[DataConfig, ModelConfig, TrainConfig, CardConfig]:
     values = {**PRESETS[preset], "output_dir": str(out), "overwrite_output_dir": True, **overrides}
-    pick = lambda cls: cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})  # noqa: E731
+    pick = lambda cls: cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
     return pick(DataConfig), pick(ModelConfig), pick(TrainConfig), pick(CardConfig)
 
 
 # Small and fast: 64-pixel inputs, a few epochs (a couple of minutes for all three on 2 CPU cores).
-IMAGE_EXPERT = dict(image_size=64, epochs=6, batch_size=32, learning_rate=2e-3, group_column="segment",
-                    validation_fraction=0.2, test_fraction=0.2)
-AUDIO_EXPERT = dict(epochs=8, group_column="segment", validation_fraction=0.2, test_fraction=0.2)
+IMAGE_EXPERT = {"image_size": 64, "epochs": 6, "batch_size": 32, "learning_rate": 2e-3, "group_column": "segment",
+                "validation_fraction": 0.2, "test_fraction": 0.2}
+AUDIO_EXPERT = {"epochs": 8, "group_column": "segment", "validation_fraction": 0.2, "test_fraction": 0.2}
 
 
 def train_sample_experts(sample: FusionSample, out_dir: str | Path, progress: bool = True) -> list[ExpertSpec]:
@@ -388,10 +394,10 @@ def train_sample_experts(sample: FusionSample, out_dir: str | Path, progress: bo
     logger.info("fusion sample: %d face crops for the face expert", n_faces)
     _write_csv(data / "audio.csv", ["file", "start", "end", "label", "segment"], audio_rows)
 
-    runs = [("synthetic-brain", "sample", dict(dataset=str(data / "brain"), **IMAGE_EXPERT)),
-            ("synthetic-face", "sample", dict(dataset=str(data / "face"), positive_label="smile", augmentation="faces",
-                                              **IMAGE_EXPERT)),
-            ("synthetic-audio", "audio", dict(dataset=str(data / "audio.csv"), **AUDIO_EXPERT))]
+    runs = [("synthetic-brain", "sample", {"dataset": str(data / "brain"), **IMAGE_EXPERT}),
+            ("synthetic-face", "sample", {"dataset": str(data / "face"), "positive_label": "smile",
+                                          "augmentation": "faces", **IMAGE_EXPERT}),
+            ("synthetic-audio", "audio", {"dataset": str(data / "audio.csv"), **AUDIO_EXPERT})]
     for name, preset, overrides in tqdm(runs, desc="SYNTHETIC experts", disable=not progress):
         fit(*_configs(out / name, preset, **overrides))
     return [ExpertSpec.for_model("brain", out / "synthetic-brain", "laughter"),
@@ -399,6 +405,19 @@ def train_sample_experts(sample: FusionSample, out_dir: str | Path, progress: bo
             ExpertSpec.for_model("audio", out / "synthetic-audio", "laughter")]
 
 
-__all__ = ["FACE_LABELS", "FRAME_SIZE", "FusionSample", "Plan", "SYNTHETIC_NOTE", "compose_frame", "draw_face",
-           "export_face_crops", "plan_video", "render_pool", "soundtrack", "train_sample_experts",
-           "write_fusion_sample", "write_fusion_video"]
+__all__ = [
+    "FACE_LABELS",
+    "FRAME_SIZE",
+    "SYNTHETIC_NOTE",
+    "FusionSample",
+    "Plan",
+    "compose_frame",
+    "draw_face",
+    "export_face_crops",
+    "plan_video",
+    "render_pool",
+    "soundtrack",
+    "train_sample_experts",
+    "write_fusion_sample",
+    "write_fusion_video",
+]
