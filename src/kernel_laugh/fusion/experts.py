@@ -300,7 +300,7 @@ def _levels(x: np.ndarray, sr: int) -> tuple[float, float]:
     """(RMS level, 10th percentile of the 20 ms RMS levels), both in dBFS, of mono samples ``x`` (N,)."""
     if not len(x):
         return DB_FLOOR, DB_FLOOR
-    db = lambda power: float(max(DB_FLOOR, 10 * np.log10(max(power, 1e-30))))  # noqa: E731
+    db = lambda power: float(max(DB_FLOOR, 10 * np.log10(max(power, 1e-30))))
     hop = max(1, int(0.02 * sr))
     n = len(x) // hop
     frames = x[: n * hop].astype(np.float64).reshape(n, hop) if n else x[None].astype(np.float64)  # (n, hop)
@@ -486,6 +486,18 @@ def read_steps_csv(path: str | Path, clip: str | None = None) -> ExpertSteps:
     return ExpertSteps(name, times, experts, logits, available, quality, q_names, labels)
 
 
-__all__ = ["AudioExpert", "BrainExpert", "ExpertRunner", "ExpertSpec", "FaceExpert", "QUALITY_NAMES",
-           "laplacian_sharpness", "load_experts", "model_revision", "read_steps_csv", "run_experts", "step_labels",
-           "steps_to_rows"]
+__all__ = [
+    "QUALITY_NAMES",
+    "AudioExpert",
+    "BrainExpert",
+    "ExpertRunner",
+    "ExpertSpec",
+    "FaceExpert",
+    "laplacian_sharpness",
+    "load_experts",
+    "model_revision",
+    "read_steps_csv",
+    "run_experts",
+    "step_labels",
+    "steps_to_rows",
+]

@@ -10,7 +10,8 @@ Every modality follows the label with its own noise, so each expert is imperfect
 
 - face: at a laughter step the mouth is open with probability ``P_SMILE_LAUGHING`` (its openness random), at other
   steps with ``P_SMILE_CALM``;
-- brain: the renders' blobs sit over the label's regions 85% of the time (``kernel_laugh.sample``);
+- brain: the renders' blobs sit over the label's regions 85% of the time (``kernel_laugh.sample``), and the
+  render follows the label ``BRAIN_LAG_S`` late (a haemodynamic signal lags behaviour by seconds);
 - audio: 1 s windows blur the segment edges; a quarter of the non-laughter sounds carry quiet laughter.
 
 Planted **outages** (``fusion_videos`` only, at most one per video, over a stretch of 35-70% of it): the face
@@ -40,7 +41,13 @@ from PIL import Image, ImageDraw, ImageFilter
 from tqdm.auto import tqdm
 
 from kernel_laugh.audio.sample import SAMPLING_RATE, laughter_burst, make_recording
-from kernel_laugh.config import PRESETS, CardConfig, DataConfig, ModelConfig, TrainConfig
+from kernel_laugh.config import (
+    PRESETS,
+    CardConfig,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+)
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.faces import HaarFaceDetector, largest_face
 from kernel_laugh.fusion.experts import ExpertSpec
@@ -62,6 +69,7 @@ FACE_LABELS = {"non-laughter": "neutral", "laughter": "smile"}  # the face exper
 P_SMILE_LAUGHING, P_SMILE_CALM = 0.8, 0.12
 OUTAGES = ("face", "audio", "brain")
 AUDIO_OVERDRIVE = 3.0  # gain on the corrupted soundtrack before it is clipped to [-1, 1]
+BRAIN_LAG_S = 0.5  # the brain render shows the label of this many seconds earlier
 FACE_BLUR = 1.5  # Gaussian radius (pixels) of the corrupted face: the expression is lost, the face still found
 P_OUTAGE, P_CORRUPTION = 0.6, 0.45
 BACKDROP = (34, 30, 26)  # the renders' dark background: also the colour of a hidden panel
@@ -140,7 +148,7 @@ def compose_frame(backdrop: Image.Image, face: Image.Image | None, face_xy: tupl
     the person is out of frame), and ``panel`` (a brain render, (h, w, 3)) in the brain region (flat when None)."""
     frame = backdrop.copy()
     draw = ImageDraw.Draw(frame)
-    px, py, pw, ph = region_box("person", *FRAME_SIZE)
+    _, py, _, ph = region_box("person", *FRAME_SIZE)
     bx, by, bw, bh = region_box("brain", *FRAME_SIZE)
     if face is not None:
         fx, fy = face_xy
@@ -169,12 +177,12 @@ def _backdrop(rng: np.random.Generator) -> Image.Image:
 
 def soundtrack(plan: Plan, rng: np.random.Generator, sr: int = SAMPLING_RATE) -> np.ndarray:
     """(N,) float32: laughter in the laughter segments, babble / chords / tones / noise in the others, then the
-    plan's outage (muted stretch) and corruption (a noise bed with laughter bursts at random times)."""
-    n = int(round(plan.duration * sr))
+    plan's outage (muted stretch) and corruption (overdriven: a noise bed and laughter bursts at random times)."""
+    n = round(plan.duration * sr)
     out = np.zeros(n, np.float32)
     kinds = ("babble", "babble", "chord", "tone", "noise")
     for start, end, label in plan.segments:
-        a, b = int(round(start * sr)), min(n, int(round(end * sr)))
+        a, b = round(start * sr), min(n, round(end * sr))
         kind = "laughter" if label == LABELS[1] else kinds[rng.integers(len(kinds))]
         out[a:b] = make_recording(kind, (b - a) / sr, rng, sr, laughter_under=kind == "babble" and rng.random() < 0.25)[: b - a]
     if plan.corruption == "audio":  # an overdriven recording: a noise bed, stray laughter, clipped
@@ -217,17 +225,17 @@ def write_fusion_video(path: str | Path, plan: Plan, seed: int = 0, renders: dic
     """Write one SYNTHETIC podcast-like video (H.264 at ``VIDEO_FPS``, AAC soundtrack unless ``plan.with_audio`` is
     False) following ``plan``. ``renders`` (label → brain renders) may be shared between videos; drawn here if None."""
     rng = np.random.default_rng(seed)
-    n = max(1, int(round(plan.duration * VIDEO_FPS)))
+    n = max(1, round(plan.duration * VIDEO_FPS))
     if renders is None:
         renders = render_pool(2 * n + 8, seed)
     head = _portrait()
     backdrop = _backdrop(rng)
-    px, py, pw, ph = region_box("person", *FRAME_SIZE)
+    px, py, pw, _ = region_box("person", *FRAME_SIZE)
     home = (px + (pw - PORTRAIT_WIDTH) // 2, py + 12 + int(rng.integers(-6, 7)))
     frames = []
     for k in range(n):
         t = k / VIDEO_FPS
-        label = next((lab for a, b, lab in plan.segments if a <= t < b), LABELS[0])
+        label = _label_at(plan, t)
         out = plan.outage is not None and plan.outage[1] <= t < plan.outage[2]
         # Face: the expression follows the label with noise; a corrupted face is blurred and its expression random.
         p_smile = (0.45 if plan.corruption == "face" else P_SMILE_LAUGHING if label == LABELS[1] else P_SMILE_CALM)
@@ -235,7 +243,7 @@ def write_fusion_video(path: str | Path, plan: Plan, seed: int = 0, renders: dic
         face = None if out and plan.outage[0] == "face" else draw_face(  # type: ignore[index]
             head, openness, blur=FACE_BLUR if plan.corruption == "face" else 0.0)
         xy = (home[0] + int(rng.integers(-3, 4)), home[1] + int(rng.integers(-3, 4)))
-        pool = renders[int(label == LABELS[1])]
+        pool = renders[int(_label_at(plan, t - BRAIN_LAG_S) == LABELS[1])]
         panel = np.asarray(pool[int(rng.integers(len(pool)))])
         if plan.corruption == "brain":
             panel = _blobs(panel, rng, int(rng.integers(6, 11)))
@@ -244,6 +252,11 @@ def write_fusion_video(path: str | Path, plan: Plan, seed: int = 0, renders: dic
         frames.append(compose_frame(backdrop, face, xy, panel))
     sound = soundtrack(plan, rng) if plan.with_audio else None
     return _write_av(path, frames, VIDEO_FPS, sound, SAMPLING_RATE)
+
+
+def _label_at(plan: Plan, t: float) -> str:
+    """The label of the segment holding ``t`` seconds (the first segment's before the start)."""
+    return next((lab for a, b, lab in plan.segments if a <= t < b), plan.segments[0][2] if t < 0 else LABELS[0])
 
 
 def render_pool(n: int, seed: int, size: int = 80) -> dict[int, list[Image.Image]]:
@@ -358,14 +371,14 @@ def export_face_crops(person_dir: Path, face_dir: Path, detector: HaarFaceDetect
 
 def _configs(out: Path, preset: str, **overrides) -> tuple[DataConfig, ModelConfig, TrainConfig, CardConfig]:
     values = {**PRESETS[preset], "output_dir": str(out), "overwrite_output_dir": True, **overrides}
-    pick = lambda cls: cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})  # noqa: E731
+    pick = lambda cls: cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
     return pick(DataConfig), pick(ModelConfig), pick(TrainConfig), pick(CardConfig)
 
 
 # Small and fast: 64-pixel inputs, a few epochs (a couple of minutes for all three on 2 CPU cores).
-IMAGE_EXPERT = dict(image_size=64, epochs=6, batch_size=32, learning_rate=2e-3, group_column="segment",
-                    validation_fraction=0.2, test_fraction=0.2)
-AUDIO_EXPERT = dict(epochs=8, group_column="segment", validation_fraction=0.2, test_fraction=0.2)
+IMAGE_EXPERT = {"image_size": 64, "epochs": 6, "batch_size": 32, "learning_rate": 2e-3, "group_column": "segment",
+                "validation_fraction": 0.2, "test_fraction": 0.2}
+AUDIO_EXPERT = {"epochs": 8, "group_column": "segment", "validation_fraction": 0.2, "test_fraction": 0.2}
 
 
 def train_sample_experts(sample: FusionSample, out_dir: str | Path, progress: bool = True) -> list[ExpertSpec]:
@@ -388,10 +401,10 @@ def train_sample_experts(sample: FusionSample, out_dir: str | Path, progress: bo
     logger.info("fusion sample: %d face crops for the face expert", n_faces)
     _write_csv(data / "audio.csv", ["file", "start", "end", "label", "segment"], audio_rows)
 
-    runs = [("synthetic-brain", "sample", dict(dataset=str(data / "brain"), **IMAGE_EXPERT)),
-            ("synthetic-face", "sample", dict(dataset=str(data / "face"), positive_label="smile", augmentation="faces",
-                                              **IMAGE_EXPERT)),
-            ("synthetic-audio", "audio", dict(dataset=str(data / "audio.csv"), **AUDIO_EXPERT))]
+    runs = [("synthetic-brain", "sample", {"dataset": str(data / "brain"), **IMAGE_EXPERT}),
+            ("synthetic-face", "sample", {"dataset": str(data / "face"), "positive_label": "smile",
+                                          "augmentation": "faces", **IMAGE_EXPERT}),
+            ("synthetic-audio", "audio", {"dataset": str(data / "audio.csv"), **AUDIO_EXPERT})]
     for name, preset, overrides in tqdm(runs, desc="SYNTHETIC experts", disable=not progress):
         fit(*_configs(out / name, preset, **overrides))
     return [ExpertSpec.for_model("brain", out / "synthetic-brain", "laughter"),
@@ -399,6 +412,19 @@ def train_sample_experts(sample: FusionSample, out_dir: str | Path, progress: bo
             ExpertSpec.for_model("audio", out / "synthetic-audio", "laughter")]
 
 
-__all__ = ["FACE_LABELS", "FRAME_SIZE", "FusionSample", "Plan", "SYNTHETIC_NOTE", "compose_frame", "draw_face",
-           "export_face_crops", "plan_video", "render_pool", "soundtrack", "train_sample_experts",
-           "write_fusion_sample", "write_fusion_video"]
+__all__ = [
+    "FACE_LABELS",
+    "FRAME_SIZE",
+    "SYNTHETIC_NOTE",
+    "FusionSample",
+    "Plan",
+    "compose_frame",
+    "draw_face",
+    "export_face_crops",
+    "plan_video",
+    "render_pool",
+    "soundtrack",
+    "train_sample_experts",
+    "write_fusion_sample",
+    "write_fusion_video",
+]
