@@ -32,6 +32,8 @@ EXAMPLES = """examples:
   kernel-laugh sample --output-dir data/synthetic                  # the sample as an ImageFolder
   kernel-laugh push runs/brain --repo-id me/kernel-laugh-resnet18 --dry-run   # what would be uploaded
   kernel-laugh push-space --repo-id me/kernel-laugh-demo --model me/kernel-laugh-resnet18
+  kernel-laugh fuse-train --preset fusion-sample --output-dir runs/fusion   # SYNTHETIC brain+face+audio, gated
+  kernel-laugh timeline runs/fusion video.mp4 --output timeline/           # per-expert, gate weights, fused
 """
 
 
@@ -356,10 +358,13 @@ def _predictor(args: argparse.Namespace) -> Predictor:
 
 def cmd_timeline(args: argparse.Namespace) -> int:
     # lazy: loads when the command runs
+    from kernel_laugh.fusion.artefact import is_fusion_folder
     from kernel_laugh.video import (default_segment_label, find_segments, predict_timeline, summarise_segments,
                                     write_timeline)
 
     _quiet_transformers()
+    if is_fusion_folder(args.model):  # a gated mixture of experts (fuse-train): every expert, gate weights, fused
+        return _fusion_timeline(args)
     from kernel_laugh.audio.predict import is_audio_model  # lazy: loads when the command runs
 
     if is_audio_model(args.model):
@@ -373,6 +378,17 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     paths = write_timeline(timeline, segments, args.output, label=label)
     print(summarise_segments(segments, label))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _fusion_timeline(args: argparse.Namespace) -> int:
+    from kernel_laugh.fusion.timeline import fusion_timeline
+    from kernel_laugh.video import summarise_segments
+
+    result = fusion_timeline(args.model, args.video, args.output, strict=args.strict, device=args.device)
+    print(result.summary())
+    print(summarise_segments(result.segments, "fused laughter"))
+    print("wrote " + ", ".join(str(p) for p in result.paths.values()))
     return 0
 
 
@@ -410,6 +426,48 @@ def cmd_audio_zero_shot(args: argparse.Namespace) -> int:
     out = zero_shot(args.checkpoint, args.output_dir)
     print(f"wrote a zero-shot laughter model to {out} (P(laughter) = noisy-OR of the sigmoid scores of its AudioSet "
           f"laughter classes); use it with `kernel-laugh predict {out} clip.wav` or `timeline`")
+    return 0
+
+
+def _fuse_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from kernel_laugh.fusion.training import FuseTrainConfig
+
+    p = sub.add_parser("fuse-train", help="train a gate over brain / face / audio experts: a fusion model folder",
+                       description="Run two or more frozen experts (--brain, --face, --audio) once over every video of "
+                       "--dataset (videos with labels.csv, which the experts did not train on), split the videos into "
+                       "gate-train / validation / test, train a softmax gate over the available experts with per-expert "
+                       "Platt calibration and modality dropout (Accelerate), choose temperature and threshold on "
+                       "validation, and write OUTPUT_DIR: config.json (experts and revisions, time grid, quality "
+                       "features, threshold, temperature), model.safetensors, README.md, eval_results.json, "
+                       "eval/report.md. Use it with `timeline`, `evaluate` and `push`.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--preset", choices=["fusion-sample"], help="'fusion-sample': generate the SYNTHETIC multimodal "
+                   "sample, train its brain, face and audio experts on its expert videos, then the gate on its other "
+                   "videos (no --brain/--face/--audio/--dataset needed)")
+    add_dataclass_arguments(p, FuseTrainConfig)
+    p.set_defaults(func=cmd_fuse_train)
+    return p
+
+
+def cmd_fuse_train(args: argparse.Namespace) -> int:
+    from kernel_laugh.fusion.commands import fuse_train, headline
+    from kernel_laugh.fusion.training import FuseTrainConfig
+    from kernel_laugh.outputs import check_output_dir
+
+    _quiet_transformers()
+    cfg = from_namespace(FuseTrainConfig, args)
+    specs, synthetic = None, False
+    if args.preset == "fusion-sample":
+        from kernel_laugh.fusion.sample import train_sample_experts, write_fusion_sample  # trains experts: only here
+
+        out = Path(cfg.output_dir)
+        check_output_dir(out, overwrite=cfg.overwrite_output_dir, resume=False)  # before minutes of expert training
+        sample = write_fusion_sample(out / "sample", seed=cfg.seed)
+        specs = train_sample_experts(sample, out / "experts")
+        cfg.dataset, synthetic = str(sample.fusion_videos), True
+    results = fuse_train(cfg, specs, synthetic=synthetic)
+    print(headline(results))
+    print(f"wrote {cfg.output_dir} (report: {Path(cfg.output_dir) / 'eval' / 'report.md'})")
     return 0
 
 
@@ -464,7 +522,10 @@ def _add_video_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="frames per model call (default: %(default)s)")
     p.add_argument("--device", default=None, help="'cpu', 'cuda', a GPU index... (default: CPU)")
     _add_speed_arguments(p)
+    p.add_argument("--strict", action="store_true", help="fusion models: an expert whose revision differs from the one "
+                   "the gate was trained with is an error (default: a warning)")
     p.set_defaults(func=cmd_timeline)
+    _fuse_train_parser(sub)
 
     p = sub.add_parser("audio-zero-shot", help="an AudioSet AST checkpoint → a laughter model folder, without training",
                        description="Copy an AudioSet audio classifier (e.g. MIT/ast-finetuned-audioset-10-10-0.4593; "
@@ -493,7 +554,10 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                        "is measured between groups of --group-column (clips, sessions): cluster-robust and Obuchowski "
                        "intervals with few-groups degrees of freedom, honest with only a handful of groups. The data options default to the "
                        "ones in MODEL/training_args.json, so with no --dataset the model is measured on its own "
-                       "held-out split; flags you give win.")
+                       "held-out split; flags you give win. "
+                       "A fusion folder (from fuse-train) takes --dataset VIDEOS (videos + labels.csv), --output-dir and "
+                       "--strict, and reports the fused model against each expert alone, their equal-weight mean and "
+                       "the fused model with each modality removed, with paired intervals.")
     p.add_argument("model", help="model folder (e.g. runs/sample)")
     add_dataclass_arguments(p, DataConfig)
     # What --help shows is what parse_evaluate_args does: the data flags default to MODEL's training_args.json.
@@ -525,10 +589,37 @@ def parse_evaluate_args(argv: list[str]) -> tuple[str, DataConfig, EvalConfig]:
     return ns.model, from_namespace(DataConfig, ns), from_namespace(EvalConfig, ns)
 
 
+def _evaluate_fusion(argv: list[str]) -> int | None:
+    """``evaluate`` on a fusion folder (None when MODEL is not one): the held-out comparisons of fusion.evaluation."""
+    from kernel_laugh.fusion.artefact import is_fusion_folder
+
+    p = argparse.ArgumentParser(prog="kernel-laugh evaluate")
+    p.add_argument("model")
+    p.add_argument("--dataset")
+    p.add_argument("--output-dir")
+    p.add_argument("--strict", action="store_true")
+    ns, rest = p.parse_known_args(argv)
+    if not is_fusion_folder(ns.model):
+        return None
+    if rest or not ns.dataset:
+        raise KernelLaughError("evaluate on a fusion folder takes --dataset VIDEOS (a folder of videos with labels.csv) "
+                               f"and optionally --output-dir, --strict{f'; not {rest}' if rest else ''}")
+    from kernel_laugh.fusion.commands import evaluate_fusion, headline
+
+    r = evaluate_fusion(ns.model, ns.dataset, ns.output_dir, strict=ns.strict)
+    print(headline(r))
+    print(f"report: {Path(ns.output_dir or ns.model) / 'eval' / 'report.md'}")
+    return 0
+
+
 def cmd_evaluate(argv: list[str]) -> int:
     import datasets  # lazy: loads when the command runs
 
     from kernel_laugh.evaluation import REPORT_DIR, evaluate_model  # lazy: loads when the command runs
+
+    fused = _evaluate_fusion(argv)
+    if fused is not None:
+        return fused
 
     datasets.disable_progress_bars()  # keep the output to results, or to the one-line error
     model, data_cfg, eval_cfg = parse_evaluate_args(argv)

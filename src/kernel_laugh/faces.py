@@ -73,6 +73,11 @@ class HaarFaceDetector:
         self._lock = threading.Lock()  # one CascadeClassifier is not safe to call from several threads at once
 
     def detect(self, image: Image.Image) -> list[Box]:
+        return [box for box, _ in self.detect_scored(image)]
+
+    def detect_scored(self, image: Image.Image) -> list[tuple[Box, float]]:
+        """``(box, confidence)`` per face: the confidence is the cascade's final-stage weight (OpenCV's
+        ``detectMultiScale3`` level weight; larger = more face-like, typically 0-10; no fixed scale)."""
         grey = np.asarray(to_rgb(image).convert("L"))  # (H, W) uint8: the cascade works on intensity
         scale = min(1.0, self.max_side / max(grey.shape))
         # No face of min_size fits when the shrunk short side is smaller (a 20000x8 strip shrinks to 800x0, which
@@ -84,9 +89,13 @@ class HaarFaceDetector:
                                     interpolation=self._cv2.INTER_AREA)
         grey = self._cv2.equalizeHist(grey)  # the cascade's features are contrasts; equalising steadies them across lighting
         with self._lock:
-            found = self._cascade.detectMultiScale(grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-                                                   minSize=(self.min_size, self.min_size))
-        return [tuple(int(round(v / scale)) for v in box) for box in np.asarray(found).reshape(-1, 4)]  # type: ignore[misc]
+            found, _, weights = self._cascade.detectMultiScale3(
+                grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+                minSize=(self.min_size, self.min_size), outputRejectLevels=True)
+        boxes = np.asarray(found).reshape(-1, 4)
+        scores = np.asarray(weights, dtype=np.float64).reshape(-1)
+        return [(tuple(int(round(v / scale)) for v in box), float(s))  # type: ignore[misc]
+                for box, s in zip(boxes, scores)]
 
 
 _default: HaarFaceDetector | None = None

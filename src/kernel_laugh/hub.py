@@ -409,3 +409,20 @@ def push_space(space_dir: str | Path, repo_id: str, model_id: str, *, private: b
         api.add_space_variable(repo_id, SPACE_MODEL_VARIABLE, model_id,
                                description="Hub id of the model the kernel-laugh Space serves")
     return str(url)
+
+
+def model_commit(repo_id: str) -> str | None:
+    """The commit sha of a model repo's main revision on the Hub (what the fusion config records as an expert's
+    revision); None when the Hub cannot be reached (offline mode, no network). An unknown or private repo is a
+    one-line ``KernelLaughError``."""
+    import huggingface_hub.errors as hf_errors
+    from huggingface_hub import HfApi, get_token
+
+    api = HfApi(token=get_token() or None, library_name="kernel-laugh", library_version=__version__)
+    try:
+        return api.model_info(repo_id).sha
+    except (hf_errors.RepositoryNotFoundError, hf_errors.GatedRepoError) as err:
+        raise KernelLaughError(f"{repo_id}: no such model on the Hub, or not visible to this token "
+                               f"({str(err).splitlines()[0]})") from None
+    except (hf_errors.OfflineModeIsEnabled, getattr(hf_errors, "HTTPError", OSError), OSError):
+        return None  # the caller falls back to the cached copy's revision

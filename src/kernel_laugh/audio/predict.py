@@ -89,6 +89,13 @@ class AudioPredictor:
         starts = window_starts(len(samples) / self.sampling_rate, self.window_seconds, self.hop_seconds)
         if not len(starts):
             return starts, np.zeros((0, len(self.label_names)))
+        return starts, self.score_windows(samples, starts)
+
+    def score_windows(self, samples: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Probabilities (W, K) of the ``window_seconds`` windows starting at ``starts`` (W,) seconds of mono
+        ``samples`` at the model's rate (a window past the end is zero-padded, as the extractor pads)."""
+        if not len(starts):
+            return np.zeros((0, len(self.label_names)))
         frames = log_mel_frames(samples, self.fe)  # (F, M): every 10 ms frame once
         probs = []
         for i in range(0, len(starts), self.batch_size):
@@ -96,7 +103,7 @@ class AudioPredictor:
             with torch.inference_mode():
                 logits = self.model(x.to(self.model.device)).logits  # (B, K)
             probs.append(laughter_scores(logits.float().cpu(), self.model.config))
-        return starts, np.concatenate(probs)
+        return np.concatenate(probs)
 
     def predict_track(self, track: AudioTrack) -> dict[str, Any]:
         """Each window's and the whole clip's probabilities (the clip: mean over windows, and each class's peak)."""

@@ -25,6 +25,8 @@ from tqdm.auto import tqdm
 
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.hardware import available_cpus
+from kernel_laugh.readers.audio import VIDEO_EXTENSIONS
+from kernel_laugh.readers.folders import walk_files
 
 logger = logging.getLogger(__name__)
 
@@ -257,4 +259,13 @@ def _resolve_box(crop: Box | Callable[[int, int], Box] | None, width: int, heigh
     return x, y, w, h
 
 
-__all__ = ["Box", "Orientation", "VideoInfo", "iter_frames", "orientation_from_matrix", "probe"]
+def find_videos(root: str | Path) -> list[Path]:
+    """Every video file under ``root`` (any depth; ``folders.walk_files``: hidden entries never, links once), sorted.
+    Raises KernelLaughError when there is none."""
+    scan = walk_files(root, lambda f: None if f.suffix.lower() in VIDEO_EXTENSIONS else f"not a video ({f.suffix or 'no extension'})")
+    if not scan.kept:
+        raise KernelLaughError(f"{root}: no video files found ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+    return scan.kept
+
+
+__all__ = ["Box", "Orientation", "VideoInfo", "find_videos", "iter_frames", "orientation_from_matrix", "probe"]
