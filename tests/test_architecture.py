@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     # commands: one whole user-facing job built from services (compare, lr-find).
     "kernel_laugh.comparison": COMMANDS,
     "kernel_laugh.lr_find": COMMANDS,
+    "kernel_laugh.fusion.commands": COMMANDS,  # fuse-train, evaluate on a fusion folder
     # services: training, evaluation, serving and publishing.
     "kernel_laugh.training": SERVICES,
     "kernel_laugh.evaluation": SERVICES,
@@ -34,6 +35,11 @@ LAYERS: dict[str, int] = {
     "kernel_laugh.hub": SERVICES,
     "kernel_laugh.legacy": SERVICES,
     "kernel_laugh.audio.predict": SERVICES,
+    "kernel_laugh.fusion.experts": SERVICES,  # runs the expert models over a clip
+    "kernel_laugh.fusion.sample": SERVICES,  # writes the SYNTHETIC sample and trains its experts
+    "kernel_laugh.fusion.training": SERVICES,
+    "kernel_laugh.fusion.evaluation": SERVICES,
+    "kernel_laugh.fusion.timeline": SERVICES,
     # building blocks: models, data, readers, metrics, results, report, card, plots.
     "kernel_laugh.modeling": BLOCKS,
     "kernel_laugh.data": BLOCKS,
@@ -68,6 +74,11 @@ LAYERS: dict[str, int] = {
     "kernel_laugh.audio.card": BLOCKS,
     "kernel_laugh.fusion": BLOCKS,
     "kernel_laugh.fusion.steps": BLOCKS,
+    "kernel_laugh.fusion.gate": BLOCKS,
+    "kernel_laugh.fusion.batches": BLOCKS,
+    "kernel_laugh.fusion.artefact": BLOCKS,
+    "kernel_laugh.fusion.card": BLOCKS,
+    "kernel_laugh.fusion.plots": BLOCKS,
     # settings and the one error type; the package itself holds only the version and that error.
     "kernel_laugh": BASE,
     "kernel_laugh.config": BASE,

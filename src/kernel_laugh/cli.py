@@ -19,7 +19,7 @@ from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.results import format_interval
 
 if TYPE_CHECKING:  # the CLI imports torch and transformers only for the commands that need them
-    from kernel_laugh.inference import Predictor
+    from kernel_laugh.inference import Predictor  # lazy: loads when the command runs
 
 EXAMPLES = """examples:
   kernel-laugh train --preset sample --output-dir runs/sample      # SYNTHETIC sample, minutes on a CPU
@@ -359,6 +359,7 @@ def _predictor(args: argparse.Namespace) -> Predictor:
 def cmd_timeline(args: argparse.Namespace) -> int:
     # lazy: loads when the command runs
     from kernel_laugh.fusion.artefact import is_fusion_folder
+    # lazy: loads when the command runs
     from kernel_laugh.video import (default_segment_label, find_segments, predict_timeline, summarise_segments,
                                     write_timeline)
 
@@ -382,8 +383,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
 
 def _fusion_timeline(args: argparse.Namespace) -> int:
-    from kernel_laugh.fusion.timeline import fusion_timeline
-    from kernel_laugh.video import summarise_segments
+    from kernel_laugh.fusion.timeline import fusion_timeline  # lazy: loads when the command runs
+    from kernel_laugh.video import summarise_segments  # lazy: loads when the command runs
 
     result = fusion_timeline(args.model, args.video, args.output, strict=args.strict, device=args.device)
     print(result.summary())
@@ -430,7 +431,7 @@ def cmd_audio_zero_shot(args: argparse.Namespace) -> int:
 
 
 def _fuse_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from kernel_laugh.fusion.training import FuseTrainConfig
+    from kernel_laugh.fusion.training import FuseTrainConfig  # lazy: loads when the command runs
 
     p = sub.add_parser("fuse-train", help="train a gate over brain / face / audio experts: a fusion model folder",
                        description="Run two or more frozen experts (--brain, --face, --audio) once over every video of "
@@ -450,15 +451,15 @@ def _fuse_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
 
 
 def cmd_fuse_train(args: argparse.Namespace) -> int:
-    from kernel_laugh.fusion.commands import fuse_train, headline
-    from kernel_laugh.fusion.training import FuseTrainConfig
-    from kernel_laugh.outputs import check_output_dir
+    from kernel_laugh.fusion.commands import fuse_train, headline  # lazy: loads when the command runs
+    from kernel_laugh.fusion.training import FuseTrainConfig  # lazy: loads when the command runs
+    from kernel_laugh.outputs import check_output_dir  # lazy: loads when the command runs
 
     _quiet_transformers()
     cfg = from_namespace(FuseTrainConfig, args)
     specs, synthetic = None, False
     if args.preset == "fusion-sample":
-        from kernel_laugh.fusion.sample import train_sample_experts, write_fusion_sample  # trains experts: only here
+        from kernel_laugh.fusion.sample import train_sample_experts, write_fusion_sample  # lazy: trains experts, only here
 
         out = Path(cfg.output_dir)
         check_output_dir(out, overwrite=cfg.overwrite_output_dir, resume=False)  # before minutes of expert training
@@ -591,7 +592,7 @@ def parse_evaluate_args(argv: list[str]) -> tuple[str, DataConfig, EvalConfig]:
 
 def _evaluate_fusion(argv: list[str]) -> int | None:
     """``evaluate`` on a fusion folder (None when MODEL is not one): the held-out comparisons of fusion.evaluation."""
-    from kernel_laugh.fusion.artefact import is_fusion_folder
+    from kernel_laugh.fusion.artefact import is_fusion_folder  # lazy: loads when the command runs
 
     p = argparse.ArgumentParser(prog="kernel-laugh evaluate")
     p.add_argument("model")
@@ -604,7 +605,7 @@ def _evaluate_fusion(argv: list[str]) -> int | None:
     if rest or not ns.dataset:
         raise KernelLaughError("evaluate on a fusion folder takes --dataset VIDEOS (a folder of videos with labels.csv) "
                                f"and optionally --output-dir, --strict{f'; not {rest}' if rest else ''}")
-    from kernel_laugh.fusion.commands import evaluate_fusion, headline
+    from kernel_laugh.fusion.commands import evaluate_fusion, headline  # lazy: loads when the command runs
 
     r = evaluate_fusion(ns.model, ns.dataset, ns.output_dir, strict=ns.strict)
     print(headline(r))

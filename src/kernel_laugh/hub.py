@@ -415,9 +415,6 @@ def model_commit(repo_id: str) -> str | None:
     """The commit sha of a model repo's main revision on the Hub (what the fusion config records as an expert's
     revision); None when the Hub cannot be reached (offline mode, no network). An unknown or private repo is a
     one-line ``KernelLaughError``."""
-    import huggingface_hub.errors as hf_errors
-    from huggingface_hub import HfApi, get_token
-
     api = HfApi(token=get_token() or None, library_name="kernel-laugh", library_version=__version__)
     try:
         return api.model_info(repo_id).sha

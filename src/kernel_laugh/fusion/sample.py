@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import matplotlib.cbook  # matplotlib (a dependency, for plots) ships the sample portrait in its wheel
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm.auto import tqdm
@@ -106,8 +107,6 @@ class Plan:
 
 def _portrait() -> Image.Image:
     """matplotlib's sample portrait (read by the package's image reader)."""
-    import matplotlib.cbook  # matplotlib is a dependency (plots); its sample data ships in the wheel
-
     path = matplotlib.cbook.get_sample_data(PORTRAIT, asfileobj=False)
     return read_image(path)
 
