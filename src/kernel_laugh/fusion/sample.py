@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm.auto import tqdm
 
-from kernel_laugh.audio.sample import SAMPLING_RATE, laughter_burst, make_recording
+from kernel_laugh.audio.sample import SAMPLING_RATE, laughter_burst, make_recording, mux_audio
 from kernel_laugh.config import (
     PRESETS,
     CardConfig,
@@ -286,13 +286,7 @@ def _write_av(path: str | Path, frames: Sequence[Image.Image], fps: float, sampl
             container.mux(video.encode(av.VideoFrame.from_ndarray(np.asarray(img, np.uint8), format="rgb24")))
         container.mux(video.encode(None))
         if audio is not None and samples is not None:
-            step = audio.codec_context.frame_size or 1024
-            for i in range(0, len(samples), step):
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[None, i:i + step], np.float32),
-                                                   format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = sr, i
-                container.mux(audio.encode(frame))
-            container.mux(audio.encode(None))
+            mux_audio(container, audio, samples, sr)
     return out
 
 
