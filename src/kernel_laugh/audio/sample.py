@@ -212,11 +212,19 @@ def write_soundtrack_video(path: str | Path, samples: np.ndarray, sr: int = SAMP
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
         if audio is not None:
-            step = audio.codec_context.frame_size or 1024
-            for i in range(0, len(samples), step):
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[None, i:i + step], np.float32),
-                                                   format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = sr, i
-                container.mux(audio.encode(frame))
-            container.mux(audio.encode(None))
+            mux_audio(container, audio, samples, sr)
     return p
+
+
+def mux_audio(container, stream, samples: np.ndarray, sr: int) -> None:
+    """Encode mono float ``samples`` (N,) at ``sr`` Hz into the audio ``stream`` of an open PyAV output
+    ``container`` (one encoder frame at a time), then flush the encoder."""
+    import av
+
+    step = stream.codec_context.frame_size or 1024
+    for i in range(0, len(samples), step):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[None, i:i + step], np.float32),
+                                           format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = sr, i
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))

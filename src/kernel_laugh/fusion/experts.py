@@ -193,17 +193,26 @@ def laplacian_sharpness(grey: np.ndarray) -> float:
     return float(np.log1p(lap.var()))
 
 
-class _ImageExpert:
-    """Common to the brain and face experts: a Predictor, the positive class, the region of the frame."""
+class _Expert:
+    """Common to every expert: its spec, its loaded model, the index of its laughter class, its quality names."""
+
+    needs_frames: bool
+
+    def __init__(self, spec: ExpertSpec, predictor: Any):
+        self.spec = spec
+        self.predictor = predictor
+        self.label_names = list(predictor.label_names)
+        self.positive = _positive_index(spec, self.label_names)
+        self.quality_names = QUALITY_NAMES[spec.modality]
+
+
+class _ImageExpert(_Expert):
+    """Common to the brain and face experts: a Predictor on a region of the frame."""
 
     needs_frames = True
 
     def __init__(self, spec: ExpertSpec, device: str | int | None):
-        self.spec = spec
-        self.predictor = Predictor(spec.model, device=device)
-        self.label_names = list(self.predictor.label_names)
-        self.positive = _positive_index(spec, self.label_names)
-        self.quality_names = QUALITY_NAMES[spec.modality]
+        super().__init__(spec, Predictor(spec.model, device=device))
 
     def region(self, frame: Image.Image) -> Image.Image:
         """The expert's region of a whole frame (a ``video.REGIONS`` name scaled to the frame, or a box)."""
@@ -255,17 +264,13 @@ class FaceExpert(_ImageExpert):
         return self.predictor.prepare(crop), np.array([area, sharp, confidence], np.float32)
 
 
-class AudioExpert:
+class AudioExpert(_Expert):
     """The audio model on the soundtrack window centred on each step."""
 
     needs_frames = False
 
     def __init__(self, spec: ExpertSpec, device: str | int | None):
-        self.spec = spec
-        self.predictor = AudioPredictor(spec.model, device=device)
-        self.label_names = list(self.predictor.label_names)
-        self.positive = _positive_index(spec, self.label_names)
-        self.quality_names = QUALITY_NAMES["audio"]
+        super().__init__(spec, AudioPredictor(spec.model, device=device))
 
     def read(self, video: str | Path) -> AudioTrack | None:
         """The clip's soundtrack at the model's rate, or None when it has no audio stream."""

@@ -10,8 +10,7 @@ Every modality follows the label with its own noise, so each expert is imperfect
 
 - face: at a laughter step the mouth is open with probability ``P_SMILE_LAUGHING`` (its openness random), at other
   steps with ``P_SMILE_CALM``;
-- brain: the renders' blobs sit over the label's regions 85% of the time (``kernel_laugh.sample``), and the
-  render follows the label ``BRAIN_LAG_S`` late (a haemodynamic signal lags behaviour by seconds);
+- brain: the renders' blobs sit over the label's regions 85% of the time (``kernel_laugh.sample``);
 - audio: 1 s windows blur the segment edges; a quarter of the non-laughter sounds carry quiet laughter.
 
 Planted **outages** (``fusion_videos`` only, at most one per video, over a stretch of 35-70% of it): the face
@@ -41,7 +40,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm.auto import tqdm
 
-from kernel_laugh.audio.sample import SAMPLING_RATE, laughter_burst, make_recording
+from kernel_laugh.audio.sample import SAMPLING_RATE, laughter_burst, make_recording, mux_audio
 from kernel_laugh.config import (
     PRESETS,
     CardConfig,
@@ -70,7 +69,6 @@ FACE_LABELS = {"non-laughter": "neutral", "laughter": "smile"}  # the face exper
 P_SMILE_LAUGHING, P_SMILE_CALM = 0.8, 0.12
 OUTAGES = ("face", "audio", "brain")
 AUDIO_OVERDRIVE = 3.0  # gain on the corrupted soundtrack before it is clipped to [-1, 1]
-BRAIN_LAG_S = 0.5  # the brain render shows the label of this many seconds earlier
 FACE_BLUR = 1.5  # Gaussian radius (pixels) of the corrupted face: the expression is lost, the face still found
 P_OUTAGE, P_CORRUPTION = 0.6, 0.45
 BACKDROP = (34, 30, 26)  # the renders' dark background: also the colour of a hidden panel
@@ -234,7 +232,7 @@ def write_fusion_video(path: str | Path, plan: Plan, seed: int = 0, renders: dic
     frames = []
     for k in range(n):
         t = k / VIDEO_FPS
-        label = _label_at(plan, t)
+        label = next((lab for a, b, lab in plan.segments if a <= t < b), LABELS[0])
         out = plan.outage is not None and plan.outage[1] <= t < plan.outage[2]
         # Face: the expression follows the label with noise; a corrupted face is blurred and its expression random.
         p_smile = (0.45 if plan.corruption == "face" else P_SMILE_LAUGHING if label == LABELS[1] else P_SMILE_CALM)
@@ -242,7 +240,7 @@ def write_fusion_video(path: str | Path, plan: Plan, seed: int = 0, renders: dic
         face = None if out and plan.outage[0] == "face" else draw_face(  # type: ignore[index]
             head, openness, blur=FACE_BLUR if plan.corruption == "face" else 0.0)
         xy = (home[0] + int(rng.integers(-3, 4)), home[1] + int(rng.integers(-3, 4)))
-        pool = renders[int(_label_at(plan, t - BRAIN_LAG_S) == LABELS[1])]
+        pool = renders[int(label == LABELS[1])]
         panel = np.asarray(pool[int(rng.integers(len(pool)))])
         if plan.corruption == "brain":
             panel = _blobs(panel, rng, int(rng.integers(6, 11)))
@@ -251,11 +249,6 @@ def write_fusion_video(path: str | Path, plan: Plan, seed: int = 0, renders: dic
         frames.append(compose_frame(backdrop, face, xy, panel))
     sound = soundtrack(plan, rng) if plan.with_audio else None
     return _write_av(path, frames, VIDEO_FPS, sound, SAMPLING_RATE)
-
-
-def _label_at(plan: Plan, t: float) -> str:
-    """The label of the segment holding ``t`` seconds (the first segment's before the start)."""
-    return next((lab for a, b, lab in plan.segments if a <= t < b), plan.segments[0][2] if t < 0 else LABELS[0])
 
 
 def render_pool(n: int, seed: int, size: int = 80) -> dict[int, list[Image.Image]]:
@@ -285,13 +278,7 @@ def _write_av(path: str | Path, frames: Sequence[Image.Image], fps: float, sampl
             container.mux(video.encode(av.VideoFrame.from_ndarray(np.asarray(img, np.uint8), format="rgb24")))
         container.mux(video.encode(None))
         if audio is not None and samples is not None:
-            step = audio.codec_context.frame_size or 1024
-            for i in range(0, len(samples), step):
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[None, i:i + step], np.float32),
-                                                   format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = sr, i
-                container.mux(audio.encode(frame))
-            container.mux(audio.encode(None))
+            mux_audio(container, audio, samples, sr)
     return out
 
 
