@@ -166,3 +166,28 @@ def test_live_history_is_per_visitor_and_rolls():
     assert bob.history and {r["expression"] for r in bob.history} == {"angry"}
     assert bob.started == 102.0 and [r["time"] for r in bob.history] == [3.0, 6.0, 9.0, 12.0]  # his own clock, window
     assert (template.processed, len(template.history)) == (0, 0)
+
+
+def test_face_service_on_a_real_model(face_model_dir, two_face_photo, tmp_path):
+    """The app service's face side with a real (untrained) model: every face in the table, the main face's
+    emotions over time, a live frame per session."""
+    from kernel_laugh.face_service import FaceService
+    from kernel_laugh.inference import Predictor
+
+    pytest.importorskip("cv2", reason="face detection needs the 'faces' extra (OpenCV)")
+    predictor = Predictor(face_model_dir)
+    service = FaceService(predictor, predictor.label_names)
+    faces, annotated, table, summary = service.image_faces(two_face_photo)
+    assert len(faces) == 2 and annotated.size == two_face_photo.size
+    assert list(table["face"]) == [1, 2] and list(table.columns[-4:]) == list(predictor.label_names)
+    assert table[list(predictor.label_names)].sum(axis=1).round(3).tolist() == [1.0, 1.0]
+    assert summary.startswith("2 face(s)")
+
+    _, _, shares, files, text = service.emotion_video([(0.0, two_face_photo), (1.0, two_face_photo)], tmp_path)
+    assert shares["share"].sum() == pytest.approx(1.0) and shares.iloc[-1]["emotion"] == NO_FACE
+    assert [p.rsplit("/", 1)[1] for p in files] == ["emotions.csv", "emotion_shares.csv"]
+    assert "a face in 2" in text
+
+    session = service.new_session()
+    out = service.live_frame(session, two_face_photo)  # the live detector (faster setting) finds both faces too
+    assert len(out.faces) == 2 and len(service.history_table(out.history)) == len(predictor.label_names)

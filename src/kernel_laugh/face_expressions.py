@@ -121,6 +121,26 @@ def draw_expressions(image: Image.Image, faces: Sequence[FaceExpression], labels
     return out
 
 
+@dataclass
+class ExpressionReader:
+    """A face-expression model's eyes: ``detector`` finds the faces, ``classify`` reads their crops (one call
+    per image), ``labels`` is the model's class order. ``annotate`` is the live tab's per-frame work."""
+
+    detector: FaceDetector
+    classify: ClassifyCrops
+    labels: Sequence[str]
+    margin: float = 0.2
+
+    def read(self, image: Image.Image) -> list[FaceExpression]:
+        """Every face of ``image``, left to right (see ``read_expressions``)."""
+        return read_expressions(image, self.detector, self.classify, self.labels, self.margin)
+
+    def annotate(self, image: Image.Image) -> tuple[list[FaceExpression], Image.Image]:
+        """Every face and a copy of ``image`` with their boxes drawn (see ``draw_expressions``)."""
+        faces = self.read(image)
+        return faces, draw_expressions(image, faces, self.labels)
+
+
 def summary_text(faces: Sequence[FaceExpression]) -> str:
     """One line for the page: how many faces, and each one's top expression."""
     if not faces:
@@ -129,5 +149,5 @@ def summary_text(faces: Sequence[FaceExpression]) -> str:
     return f"{len(faces)} face(s), numbered left to right: " + " · ".join(parts)
 
 
-__all__ = ["TABLE_COLUMNS", "ClassifyCrops", "FaceExpression", "draw_expressions", "expression_rows", "label_colour",
+__all__ = ["TABLE_COLUMNS", "ClassifyCrops", "ExpressionReader", "FaceExpression", "draw_expressions", "expression_rows", "label_colour",
            "main_face", "read_expressions", "summary_text"]
