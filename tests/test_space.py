@@ -1,4 +1,4 @@
-"""The Space (``kernel_laugh.demo``, ``space/app.py``, ``kernel-laugh demo``), served for real on a local port.
+"""The Space (``kernel_laugh.demo`` and its service, ``space/app.py``, ``kernel-laugh demo``), served for real on a local port.
 
 - the image endpoint, called through ``gradio_client``, gives what ``transformers.pipeline`` gives;
 - the video endpoint returns a timeline (and finds the laughter stretch) for a generated clip;
@@ -28,8 +28,10 @@ import pytest
 gr = pytest.importorskip("gradio", reason="the Space needs the 'space' extra (gradio)")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from kernel_laugh.demo import MAX_PIXELS, DemoApp, build_demo, launch_kwargs, load_upload  # noqa: E402
+from kernel_laugh.demo import build_demo, launch_kwargs  # noqa: E402
+from kernel_laugh.demo_service import DemoApp  # noqa: E402
 from kernel_laugh.errors import KernelLaughError  # noqa: E402
+from kernel_laugh.uploads import MAX_PIXELS, load_upload  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "space"
@@ -76,12 +78,13 @@ def confidences(label_value: dict) -> dict[str, float]:
 def served(trained_dir, tmp_path_factory):
     """The app for the sample-trained model, launched in this process on a free port; closed afterwards."""
     work = tmp_path_factory.mktemp("space")
-    demo = build_demo(DemoApp(trained_dir, workdir=work))
+    app = DemoApp(trained_dir, workdir=work)
+    demo = build_demo(app)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
     try:
         url = f"http://127.0.0.1:{port}/"
-        yield demo, demo.kernel_laugh_app, url, Client(url, verbose=False)
+        yield demo, app, url, Client(url, verbose=False)
     finally:
         demo.close()
 
@@ -243,7 +246,7 @@ def test_decision_uses_the_stored_threshold(tiny_model_dir, tmp_path):
     app = DemoApp(folder, workdir=tmp_path / "work")
     preds = [{"label": "non-laughter", "score": 0.65}, {"label": "laughter", "score": 0.35}]
     assert app.decision_text(preds).startswith("**Decision: laughter** (P(laughter) = 0.350 ≥ the model's stored threshold 0.300)")
-    from kernel_laugh.demo import model_panel
+    from kernel_laugh.demo_service import model_panel
 
     assert "P(laughter) ≥ 0.300" in model_panel(folder, app.predictor, app.results)
     assert "No evaluation results" in model_panel(folder, app.predictor, app.results)
@@ -425,7 +428,7 @@ def test_space_app_without_a_usable_model_says_so_in_one_line(case, tmp_path):
         (tmp_path / "README.md").write_text("---\ntitle: x\nsdk: gradio\n---\n")
         named = "KERNEL_LAUGH_MODEL"
     else:
-        from kernel_laugh.demo import model_from_space_readme
+        from kernel_laugh.demo_service import model_from_space_readme
 
         named = model_from_space_readme(SPACE / "README.md")
     done = subprocess.run([sys.executable, str(app), *args], capture_output=True, text=True, env=env, timeout=300)
