@@ -276,7 +276,8 @@ def test_face_expression_model_app(tmp_path):
 
 # ---- the page in a real browser ----------------------------------------------------------------------------
 
-def _chrome():
+def _chrome(*extra_args: str):
+    """Headless Chromium through chromedriver; ``extra_args`` are more command-line switches (a fake camera...)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not (chromium and driver):
@@ -285,7 +286,7 @@ def _chrome():
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1500"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1500", *extra_args):
         options.add_argument(arg)
     options.binary_location = chromium
     return webdriver.Chrome(service=Service(driver), options=options)

@@ -7,6 +7,10 @@
   share one forward pass; the overlay follows as its own event, so the label shows without waiting for it.
 - *Video*: a clip → probability timeline, detected segments, CSV downloads (``kernel_laugh.video``).
 - *Batch*: several images → a table and a CSV.
+- Face-expression models also get every face (the image tab boxes and labels each one and lists them all),
+  emotion over time in the video tab (every emotion of the main face, the share of time in each, CSV files),
+  and a *Live* tab: webcam frames stream to the server (``streaming=True``) and come back annotated, next to a
+  rolling emotion chart; frames that arrive while one is processed are dropped (``kernel_laugh.live_stream``).
 - A model panel from ``eval_results.json`` (what it was trained on, held-out metrics with 95% intervals) and a
   banner when the model was trained on the SYNTHETIC sample; generated example renders, marked synthetic.
 
@@ -36,10 +40,18 @@ from kernel_laugh.demo_service import (
     model_panel,
 )
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.live_stream import LiveSession
 from kernel_laugh.readers.images import IMAGE_EXTENSIONS
 from kernel_laugh.uploads import MAX_UPLOAD, upload_path
 
 logger = logging.getLogger(__name__)
+
+# The live tab (face-expression models): how often the browser sends a webcam frame (seconds; 5 frames/s, what
+# one visitor gets on 2 CPU cores), how long one stream may run before the visitor presses record again
+# (seconds; it holds one of the LIVE_VISITORS slots meanwhile), and how many streams run at once.
+LIVE_STREAM_EVERY = 0.2
+LIVE_TIME_LIMIT = 120
+LIVE_VISITORS = 4
 
 BRAIN_INTRO = """\
 # 🧠 Is this brain laughing?
@@ -56,7 +68,7 @@ GENERIC_INTRO = """\
 # 🙂 {title}
 
 An image classifier that labels pictures as **{labels}**. Upload a photo (or paste one, or use your webcam), \
-or a video for a timeline, or several images at once.
+or a video for a timeline, or several images at once.{faces}
 """
 
 SYNTHETIC_BANNER = """\
@@ -70,6 +82,22 @@ API_NOTE = """\
 returns the label and the decision; `/explain`, `/timeline` and `/classify_files` serve the other tabs \
 (see "Use via API" at the bottom of the page). The model itself loads with \
 `transformers.pipeline("image-classification", model=...)`.
+"""
+
+FACES_INTRO = """ Every face found gets a box with its most likely expression; a video gets every emotion of \
+its main face over time; the **Live** tab does it on your webcam, frame by frame."""
+
+FACES_API_NOTE = """\
+For this face-expression model `/classify` also returns the picture with every face boxed and a table with a row \
+per face (its box, top expression and every probability); `/emotions` takes a video and the frames per second \
+and returns the main face's emotions over time (charts, shares of time, CSV files).
+"""
+
+LIVE_NOTE = """\
+Press **Record**: a frame of your webcam goes to the server about every {every:g} s and comes back with every \
+face boxed and labelled. Frames that arrive while the previous one is still being read are skipped, so the \
+picture never falls behind. The chart shows the main (largest) face's emotions over the last 30 seconds. \
+A stream runs for up to {limit} s at a time; frames are not stored.
 """
 
 
@@ -108,7 +136,7 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
         # Batched shape: one list per input component, one entry per request.
         return [[gr.validate(True, "")] * len(image) for _ in range(1 if find_faces is None else 2)]
 
-    def classify(image: list[Any], find_faces: list[bool] | None = None) -> tuple[list[Any], list[str]]:
+    def classify(image: list[Any], find_faces: list[bool] | None = None) -> tuple[list[Any], ...]:
         paths = []
         for p in image:
             try:
@@ -117,11 +145,29 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
                 paths.append(None)  # classify_batch reports it for this request only
         return app.classify_batch(paths, find_faces)
 
+    def classify_faces(image: Any, find_faces: bool = True) -> tuple[Any, ...]:
+        # Face-expression models: one request at a time (each image's faces are already one batch), so no
+        # batched validator: gradio 6.31 hands a batched event's validator only the first of several inputs
+        # (the request fails with HTTP 400). A bad upload raises here instead, with the same one-line message.
+        path = upload_path(image, app.workdir)
+        app.validate_images([path])
+        label, text, drawn, table = app.classify_faces_batch([path], [find_faces])
+        return label[0], text[0], drawn[0], table[0]
+
+    def live(frame: str | None, session: LiveSession) -> tuple[Any, Any, Any]:
+        if not frame:  # the stream's first tick can come before the camera's first frame
+            return gr.skip(), gr.skip(), gr.skip()
+        out = _friendly(app.live_frame)(frame, session)
+        if out is None:  # dropped: this visitor's previous frame is still being processed
+            return gr.skip(), gr.skip(), gr.skip()
+        return out
+
     def explain(image: Any, find_faces: bool = False) -> Image.Image:
         return app.explain(upload_path(image, app.workdir), find_faces)
 
     with gr.Blocks(title=title, delete_cache=(3600, 3600)) as demo:
-        intro = BRAIN_INTRO if app.is_brain else GENERIC_INTRO.format(title=title, labels=" / ".join(app.labels))
+        intro = BRAIN_INTRO if app.is_brain else GENERIC_INTRO.format(title=title, labels=" / ".join(app.labels),
+                                                                      faces=FACES_INTRO)
         gr.Markdown(intro)
         if app.synthetic:
             gr.Markdown(SYNTHETIC_BANNER, elem_id="synthetic-warning")
@@ -135,21 +181,31 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
                     # just the image.
                     image_inputs: list[gr.components.Component] = [image]
                     if not app.is_brain:
-                        image_inputs.append(gr.Checkbox(value=True, label="Find faces first (classify the largest face)"))
+                        image_inputs.append(gr.Checkbox(value=True, label="Find faces (box and classify every face)"))
                     classify_button = gr.Button("Classify", variant="primary", elem_id="classify-button")
                 with gr.Column():
                     label = gr.Label(label="Prediction", num_top_classes=min(5, len(app.labels)), elem_id="prediction")
                     decision = gr.Markdown(elem_id="decision")
                     overlay = gr.Image(label="Where the model looked (Grad-CAM: red = drove the decision)",
                                        interactive=False, elem_id="gradcam")
+            image_outputs: list[gr.components.Component] = [label, decision]
+            if app.faces is not None:
+                with gr.Row():
+                    image_outputs.append(gr.Image(label="Every face (numbered left to right)", interactive=False,
+                                                  elem_id="faces-image"))
+                    image_outputs.append(gr.Dataframe(label="Faces", interactive=False, elem_id="faces-table"))
             if examples.images:
                 gr.Examples([[str(p)] for p in examples.images], inputs=[image], cache_examples=False,
                             label="Examples (SYNTHETIC renders generated by kernel-laugh, not real recordings)",
                             example_labels=[p.stem for p in examples.images])
-            event = classify_button.click(
-                classify, image_inputs, [label, decision], api_name="classify", preprocess=False,
-                batch=True, max_batch_size=IMAGE_BATCH_SIZE, concurrency_limit=1, validator=validate,
-            )
+            if app.faces is None:
+                event = classify_button.click(
+                    classify, image_inputs, image_outputs, api_name="classify", preprocess=False,
+                    batch=True, max_batch_size=IMAGE_BATCH_SIZE, concurrency_limit=1, validator=validate,
+                )
+            else:
+                event = classify_button.click(_friendly(classify_faces), image_inputs, image_outputs,
+                                              api_name="classify", preprocess=False, concurrency_limit=1)
             event.success(_friendly(explain), image_inputs, overlay, api_name="explain", preprocess=False)
 
         with gr.Tab("Video"):
@@ -171,6 +227,36 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
                             label="Example (a SYNTHETIC clip: laughter renders from 10 s to 20 s)")
             video_button.click(_friendly(app.timeline), [video, fps, track], [plot, segments, video_files, summary],
                                api_name="timeline")
+            if app.faces is not None:
+                gr.Markdown("### Emotion over time (the main face: the largest in each frame)")
+                emotion_summary = gr.Markdown(elem_id="emotion-summary")
+                with gr.Row():
+                    emotion_plot = gr.Image(label="Every emotion over time", interactive=False, elem_id="emotion-plot")
+                    share_plot = gr.Image(label="Share of time in each emotion", interactive=False)
+                shares = gr.Dataframe(label="Share of time in each emotion", interactive=False)
+                emotion_files = gr.File(label="Download (emotions.csv, emotion_shares.csv)", file_count="multiple")
+                video_button.click(_friendly(app.emotions), [video, fps],
+                                   [emotion_plot, share_plot, shares, emotion_files, emotion_summary], api_name="emotions")
+
+        if app.faces is not None:  # brain-render models have no live tab
+            with gr.Tab("Live", elem_id="live-tab"):
+                gr.Markdown(LIVE_NOTE.format(every=LIVE_STREAM_EVERY, limit=LIVE_TIME_LIMIT))
+                session = gr.State(app.faces.new_session())  # deep-copied for every visitor: each has its own
+                with gr.Row():
+                    camera = gr.Image(sources=["webcam"], type="filepath", streaming=True, label="Webcam",
+                                      elem_id="live-input")
+                    with gr.Column():
+                        live_image = gr.Image(label="Every face, with its emotion", interactive=False, format="jpeg",
+                                              elem_id="live-output")
+                        live_status = gr.Markdown(elem_id="live-status")
+                live_chart = gr.LinePlot(x="time", y="probability", color="emotion", y_lim=[0, 1],
+                                         x_title="seconds since the stream started",
+                                         label="Emotion over time (main face, last 30 s)", elem_id="live-chart")
+                # The stream keeps only the newest frame while one is processed (and LiveSession drops any that
+                # get through meanwhile); LIVE_VISITORS streams run at once, each its own session.
+                camera.stream(live, [camera, session], [live_image, live_chart, live_status],
+                              stream_every=LIVE_STREAM_EVERY, time_limit=LIVE_TIME_LIMIT,
+                              concurrency_limit=LIVE_VISITORS, api_name="live")
 
         with gr.Tab("Batch"):
             files = gr.File(label=f"Images (up to {MAX_BATCH_FILES})", file_count="multiple",
@@ -183,6 +269,8 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
         with gr.Accordion("About the model", open=app.synthetic):
             gr.Markdown(model_panel(app.model_ref, app.predictor, app.results), elem_id="model-panel")
             gr.Markdown(API_NOTE)
+            if app.faces is not None:
+                gr.Markdown(FACES_API_NOTE)
 
     demo.queue(max_size=256, default_concurrency_limit=1)
     return demo

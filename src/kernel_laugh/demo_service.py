@@ -28,17 +28,22 @@ from PIL import Image
 
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.explain import gradcam_overlay
+from kernel_laugh.face_expressions import main_face
+from kernel_laugh.face_service import FaceService
 from kernel_laugh.faces import HaarFaceDetector, detect_and_crop
 from kernel_laugh.inference import Predictor
+from kernel_laugh.live_stream import LiveSession
 from kernel_laugh.sample import LABEL_NAMES, generate_sample
 from kernel_laugh.uploads import load_upload, new_request_dir
 from kernel_laugh.video import (
     find_segments,
+    iter_frames,
     predict_timeline,
     probe,
     write_sample_clip,
     write_timeline,
 )
+from kernel_laugh.video.decoding import Box
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +189,8 @@ class DemoApp:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.batch_sizes: deque[int] = deque(maxlen=1000)  # sizes of recent image batches (for tests and logs)
         self._detector: HaarFaceDetector | None = None  # loaded on first use (face models only), owned by this app
+        # Face-expression models: every face, emotion over time, live frames (forward passes under the lock).
+        self.faces = None if self.is_brain else FaceService(_LockedPredictor(self.predictor, self.lock), self.labels)
 
     # -- helpers
     def _predict(self, images: list[Image.Image]) -> list[list[dict[str, Any]]]:
@@ -286,6 +293,49 @@ class DemoApp:
                                          target=target)
         return overlay
 
+    def classify_faces_batch(self, paths: list[str | None], find_faces: list[bool] | None = None,
+                             ) -> tuple[list[Any], list[str], list[Image.Image | None], list[pd.DataFrame]]:
+        """Batched ``/classify`` of a face-expression model: per request, the main (largest) face's
+        probabilities, the decision with a line for every face, the image with every face boxed and labelled,
+        and a table with a row per face. A request without ``find_faces``, or whose image has no face, is
+        classified whole as by ``classify_batch`` (no boxes, an empty table)."""
+        if self.faces is None:
+            raise KernelLaughError("face detection is for face-expression models; this is a brain-render model")
+        n = len(paths)
+        flags = find_faces or [False] * n
+        labels: list[Any] = [None] * n
+        texts = [""] * n
+        images: list[Image.Image | None] = [None] * n
+        tables = [self.faces.faces_table([])] * n
+        whole: dict[int, str] = {}  # request index → the note saying why it was classified whole
+        for i, (path, faces_on) in enumerate(zip(paths, flags)):
+            if not faces_on:
+                whole[i] = ""
+                continue
+            try:
+                image = load_upload(path)
+            except KernelLaughError:  # an unreadable upload: classify_batch below gives its error
+                whole[i] = ""
+                continue
+            try:
+                found, images[i], tables[i], summary = self.faces.image_faces(image)
+            except KernelLaughError as err:  # no OpenCV (the faces extra)
+                whole[i] = f"Face detection is unavailable ({err}); classified the whole image."
+                continue
+            if not found:
+                whole[i] = "No face found; classified the whole image."
+                continue
+            main = main_face(found)
+            ranked = sorted(({"label": k, "score": v} for k, v in main.scores.items()), key=lambda d: -d["score"])
+            labels[i] = dict(main.scores)
+            texts[i] = (f"{self.decision_text(ranked)} (face {found.index(main) + 1}, the largest)\n\n{summary}")
+        if whole:
+            order = sorted(whole)
+            got_labels, got_texts = self.classify_batch([paths[i] for i in order], [False] * len(order))
+            for i, lab, text in zip(order, got_labels, got_texts):
+                labels[i], texts[i] = lab, text + (f"\n\n{whole[i]}" if whole[i] and lab is not None else "")
+        return labels, texts, images, tables
+
     # -- Batch tab
     def classify_files(self, paths: list[str] | None) -> tuple[pd.DataFrame, str]:
         """A row per file (unreadable files get their error in the ``error`` column) and the same as CSV."""
@@ -312,9 +362,10 @@ class DemoApp:
         return table, str(out)
 
     # -- Video tab
-    def timeline(self, video: str | None, fps: float = 1.0, label: str | None = None,
-                 ) -> tuple[str, pd.DataFrame, list[str], str]:
-        """Probability timeline (PNG), the segments where ``label`` holds, CSV files, and a one-line summary."""
+    @staticmethod
+    def _check_video(video: str | None, fps: float) -> float:
+        """The sampling rate as a float, once the upload is there and not too long (from its header alone:
+        nothing is decoded); else a ``KernelLaughError`` saying what to do."""
         try:
             import av  # noqa: F401  # optional extra (video): PyAV decodes the video; say how to get it rather than fail deep inside
         except ImportError:
@@ -327,6 +378,12 @@ class DemoApp:
             raise KernelLaughError(f"{Path(video).name}: {info.duration:.0f} s at {fps:g} frames/s is "
                                    f"{info.duration * fps:.0f} frames; the limit is {MAX_VIDEO_FRAMES}. "
                                    "Lower the sampling rate or trim the video.")
+        return fps
+
+    def timeline(self, video: str | None, fps: float = 1.0, label: str | None = None,
+                 ) -> tuple[str, pd.DataFrame, list[str], str]:
+        """Probability timeline (PNG), the segments where ``label`` holds, CSV files, and a one-line summary."""
+        fps = self._check_video(video, fps)
         label = label if label in self.labels else self.default_track_label()
         # Each forward pass takes the lock, so image requests interleave with a long video.
         rows = predict_timeline(_LockedPredictor(self.predictor, self.lock), video, fps=fps,  # type: ignore[arg-type]
@@ -344,6 +401,29 @@ class DemoApp:
                    f"{total:.1f} s in all.")
         return str(paths["plot"]), table, [str(paths["timeline"]), str(paths["segments"])], summary
 
+    def emotions(self, video: str | None, fps: float = 1.0, crop: Box | str | None = None,
+                 ) -> tuple[str, str, pd.DataFrame, list[str], str]:
+        """Face-expression models: every emotion of the main (largest) face over the sampled frames (``crop``:
+        a region name or box, as for ``timeline``). Returns the line chart (PNG), the share-of-time chart (PNG),
+        the shares table, ``emotions.csv`` and ``emotion_shares.csv``, and a one-line summary."""
+        if self.faces is None:
+            raise KernelLaughError("emotion tracking is for face-expression models; this is a brain-render model")
+        fps = self._check_video(video, fps)
+        return self.faces.emotion_video(iter_frames(video, fps, crop), self._out_dir(), batch_size=IMAGE_BATCH_SIZE)
+
+    # -- Live tab
+    def live_frame(self, path: str | None, session: LiveSession) -> tuple[Image.Image, pd.DataFrame, str] | None:
+        """One webcam frame of a visitor's stream: the frame with every face boxed, the rolling emotion history
+        of the main face (long form: time, emotion, probability) and a one-line summary; None when the frame
+        was dropped because the visitor's previous one is still being processed."""
+        if self.faces is None:
+            raise KernelLaughError("the live tab is for face-expression models; this is a brain-render model")
+        out = self.faces.live_frame(session, load_upload(path, "webcam frame"))
+        if out is None:
+            return None
+        text = summary_text_live(out.faces, session)
+        return out.image, self.faces.history_table(out.history), text
+
     def default_track_label(self) -> str:
         """The model's positive class (config.json's positive_label), else laughter / happy, else class 1."""
         if self.predictor.positive_label in self.labels:
@@ -351,6 +431,12 @@ class DemoApp:
         return next((lab for lab in LABEL_TO_TRACK if lab in self.labels),
                     self.labels[1] if len(self.labels) == 2 else self.labels[0])
 
+
+
+def summary_text_live(faces: list[Any], session: LiveSession) -> str:
+    """The live tab's status line: the faces of this frame, and frames processed / dropped so far."""
+    found = " · ".join(f"{i}: **{f.label}** ({f.score:.2f})" for i, f in enumerate(faces, 1)) or "no face in this frame"
+    return f"{found}  \n_{session.processed} frames processed, {session.dropped} dropped while busy_"
 
 
 def model_from_space_readme(readme: str | Path) -> str | None:

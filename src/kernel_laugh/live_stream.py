@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
@@ -46,18 +46,23 @@ class LiveFrame:
     latency_s: float  # from the frame's arrival here to its result
 
 
-@dataclass
 class LiveSession:
-    """One visitor's stream state (see the module docstring). ``clock`` gives seconds (monotonic)."""
+    """One visitor's stream state (see the module docstring). ``clock`` gives seconds (monotonic).
 
-    labels: Sequence[str]
-    history_seconds: float = HISTORY_SECONDS
-    clock: Callable[[], float] = time.monotonic
-    started: float | None = None
-    history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_HISTORY))
-    processed: int = 0
-    dropped: int = 0
-    _busy: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    A plain class, not a dataclass: gradio turns dataclass values of ``gr.State`` into dicts for the page's
+    config (deep-copying every field, the lock included).
+    """
+
+    def __init__(self, labels: Sequence[str], history_seconds: float = HISTORY_SECONDS,
+                 clock: Callable[[], float] = time.monotonic):
+        self.labels = list(labels)
+        self.history_seconds = history_seconds
+        self.clock = clock
+        self.started: float | None = None  # clock time of the first processed frame
+        self.history: deque[dict[str, Any]] = deque(maxlen=MAX_HISTORY)  # emotion_timeline rows, oldest first
+        self.processed = 0
+        self.dropped = 0
+        self._busy = threading.Lock()  # held while a frame is processed
 
     def __deepcopy__(self, memo: dict[int, Any]) -> LiveSession:
         # gr.State deep-copies its initial value for every new visitor: each gets a fresh session (a lock
