@@ -15,8 +15,9 @@ Each visitor sends its next frame as soon as the previous answer is back (a clos
 server can turn round), for ``--seconds`` each, with 1 visitor and then with 4 at once (one thread each, one
 shared model behind the app's lock, as in the Space). Reported per setting: frames per second per visitor,
 the median and 90th-percentile latency per frame (seconds from handing the frame over to holding the JPEG),
-and ``other_processes_busy_cores`` (see ``bench_serving.py``: on a shared 2-core machine anything above ~0.2
-skews the numbers). Browser capture, upload and display are not included: on one machine they add the
+the CPU seconds this process spent per frame (all threads; on a crowded machine wall time stretches, this
+hardly), and ``other_processes_busy_cores`` (see ``bench_serving.py``: on a shared 2-core machine anything above
+~0.2 skews the numbers). Browser capture, upload and display are not included: on one machine they add the
 transfer of about 30-60 kB each way per frame. Targets (issue 19): at least 5 frames/s for one visitor and
 2 each for 4, on 2 CPU cores.
 """
@@ -61,6 +62,7 @@ def run(reader: ExpressionReader, frame: Image.Image, visitors: int, seconds: fl
     faces_seen: list[int] = [0] * visitors
     stop = time.perf_counter() + seconds
     others = OthersCpu()
+    cpu = time.process_time()
 
     def visitor(i: int) -> None:
         session = LiveSession(reader.labels)
@@ -80,6 +82,7 @@ def run(reader: ExpressionReader, frame: Image.Image, visitors: int, seconds: fl
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     every = sorted(x for lat in latencies for x in lat)
     return {
         "visitors": visitors,
@@ -87,6 +90,7 @@ def run(reader: ExpressionReader, frame: Image.Image, visitors: int, seconds: fl
         "min_frames_per_s_per_visitor": round(min(len(lat) for lat in latencies) / wall, 2),
         "latency_median_s": round(statistics.median(every), 4),
         "latency_p90_s": round(every[int(0.9 * (len(every) - 1))], 4),
+        "cpu_s_per_frame": round(cpu / len(every), 4),
         "faces_per_frame": faces_seen[0],
         "other_processes_busy_cores": others.cores(),
     }

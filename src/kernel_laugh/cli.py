@@ -669,7 +669,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import_legacy)
     p = sub.add_parser("demo", help="serve the Gradio app (the Space) for a model on this machine",
                        description="Launch the same Gradio app as the Space (image with Grad-CAM, video timeline, "
-                       "batch) for MODEL. Needs the 'space' extra (gradio); the video tab needs the 'video' extra.")
+                       "batch) for MODEL. For a face-expression model the image tab also boxes and labels every "
+                       "face (and lists them all), the video tab follows every emotion of the main face over time "
+                       "(charts, share of time in each, CSV), and a Live tab reads your webcam frame by frame. "
+                       "Needs the 'space' extra (gradio); the video tab needs the 'video' extra, faces the 'faces' "
+                       "extra (OpenCV). The live tab needs a browser allowed to use the camera: localhost, or "
+                       "HTTPS (--share gives an https link).")
     p.add_argument("model", help="model folder (e.g. runs/sample) or Hub id (user/name)")
     p.add_argument("--port", type=int, default=None, help="port to listen on (default: gradio's, 7860 or the next free one)")
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; 0.0.0.0 for your network)")

@@ -40,6 +40,7 @@ from kernel_laugh.demo_service import (
     model_panel,
 )
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.face_expressions import label_colour
 from kernel_laugh.live_stream import LiveSession
 from kernel_laugh.readers.images import IMAGE_EXTENSIONS
 from kernel_laugh.uploads import MAX_UPLOAD, upload_path
@@ -250,6 +251,8 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
                                               elem_id="live-output")
                         live_status = gr.Markdown(elem_id="live-status")
                 live_chart = gr.LinePlot(x="time", y="probability", color="emotion", y_lim=[0, 1],
+                                         color_map={lab: "#{:02x}{:02x}{:02x}".format(*label_colour(lab, app.labels))
+                                                    for lab in app.labels},  # the boxes' colours
                                          x_title="seconds since the stream started",
                                          label="Emotion over time (main face, last 30 s)", elem_id="live-chart")
                 # The stream keeps only the newest frame while one is processed (and LiveSession drops any that
