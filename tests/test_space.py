@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shutil
@@ -74,19 +75,25 @@ def confidences(label_value: dict) -> dict[str, float]:
     return {c["label"]: c["confidence"] for c in label_value["confidences"]}
 
 
-@pytest.fixture(scope="module")
-def served(trained_dir, tmp_path_factory):
-    """The app for the sample-trained model, launched in this process on a free port; closed afterwards."""
-    work = tmp_path_factory.mktemp("space")
-    app = DemoApp(trained_dir, workdir=work)
+@contextlib.contextmanager
+def serve(app: DemoApp):
+    """``app``'s page launched in this process on a free port: ``(demo, url, client)``; closed afterwards."""
     demo = build_demo(app)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
     try:
         url = f"http://127.0.0.1:{port}/"
-        yield demo, app, url, Client(url, verbose=False)
+        yield demo, url, Client(url, verbose=False)
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def served(trained_dir, tmp_path_factory):
+    """The app for the sample-trained model, launched in this process on a free port; closed afterwards."""
+    app = DemoApp(trained_dir, workdir=tmp_path_factory.mktemp("space"))
+    with serve(app) as (demo, url, client):
+        yield demo, app, url, client
 
 
 @pytest.fixture(scope="module")

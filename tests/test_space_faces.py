@@ -13,11 +13,11 @@ import pytest
 
 gr = pytest.importorskip("gradio", reason="the Space needs the 'space' extra (gradio)")
 pytest.importorskip("cv2", reason="face detection needs the 'faces' extra (OpenCV)")
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
-from test_space import ARTIFACTS, _chrome, free_port
+from test_space import ARTIFACTS, _chrome, serve
 
-from kernel_laugh.demo import build_demo, launch_kwargs
+from kernel_laugh.demo import build_demo
 from kernel_laugh.demo_service import DemoApp
 from kernel_laugh.emotion_timeline import NO_FACE
 
@@ -27,15 +27,8 @@ EMOTIONS = ["angry", "happy", "neutral", "sad"]  # the labels of conftest's face
 @pytest.fixture(scope="module")
 def served_faces(face_model_dir, tmp_path_factory):
     """The app for an (untrained) face-expression model on a free port; closed afterwards."""
-    app = DemoApp(face_model_dir, workdir=tmp_path_factory.mktemp("space-faces"))
-    demo = build_demo(app)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        yield demo, app, url, Client(url, verbose=False)
-    finally:
-        demo.close()
+    with serve(DemoApp(face_model_dir, workdir=tmp_path_factory.mktemp("space-faces"))) as (_, url, client):
+        yield url, client
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +39,7 @@ def photo_file(two_face_photo, tmp_path_factory) -> Path:
 
 
 def test_classify_returns_every_face_with_its_box(served_faces, photo_file):
-    _, _, _, client = served_faces
+    _, client = served_faces
     label, decision, image, table = client.predict(handle_file(str(photo_file)), True, api_name="/classify")
     assert table["headers"] == ["face", "x", "y", "width", "height", "expression", "score", *EMOTIONS]
     rows = [dict(zip(table["headers"], r)) for r in table["data"]]
@@ -75,7 +68,7 @@ def test_classify_returns_every_face_with_its_box(served_faces, photo_file):
 def test_emotions_over_time_of_the_main_face(served_faces, two_face_photo, tmp_path):
     from kernel_laugh.video import write_video
 
-    _, _, _, client = served_faces
+    _, client = served_faces
     blank = Image.new("RGB", (640, 480), (128, 128, 128))
     frames = [two_face_photo] * 6 + [blank] * 2 + [two_face_photo] * 2  # 3 s faces, 1 s none, 1 s faces at 2 fps
     clip = write_video(tmp_path / "faces.mp4", frames, fps=2)
@@ -115,53 +108,46 @@ def write_y4m(path: Path, frames: list[Image.Image], fps: int = 10) -> Path:
     return path
 
 
-def test_browser_shows_a_box_on_every_face(served_faces, photo_file):
+def test_browser_boxes_every_face_and_runs_live_on_a_fake_camera(served_faces, photo_file, two_face_photo, tmp_path):
+    """Headless Chromium: the image tab shows the boxed picture and the faces table; the live tab, fed a fake
+    camera playing the same two faces (a generated .y4m clip), gets annotated frames back, again and again."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    _, _, url, _ = served_faces
-    browser = _chrome()
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        browser.get(url)
-        wait = WebDriverWait(browser, 90)
-        file_input = "#image-input input[type=file]"
-        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, file_input))
-        browser.find_element(By.CSS_SELECTOR, file_input).send_keys(str(photo_file))
-        browser.find_element(By.CSS_SELECTOR, "#classify-button").click()
-        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#faces-image img"))
-        wait.until(lambda b: "2 face(s)" in b.find_element(By.CSS_SELECTOR, "#decision").text)
-        table = browser.find_element(By.CSS_SELECTOR, "#faces-table").text
-        assert "expression" in table and all(e in table for e in ("1", "2"))
-        browser.save_screenshot(str(ARTIFACTS / "space-every-face.png"))
-    finally:
-        browser.quit()
-
-
-def test_browser_live_tab_annotates_a_fake_camera(served_faces, two_face_photo, tmp_path):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    _, _, url, _ = served_faces
+    url, _ = served_faces
     camera = write_y4m(tmp_path / "camera.y4m", [two_face_photo] * 10)
     browser = _chrome("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                       f"--use-file-for-fake-video-capture={camera}")
+    wait = WebDriverWait(browser, 90)
     ARTIFACTS.mkdir(exist_ok=True)
+
+    def find(selector: str):
+        return browser.find_element(By.CSS_SELECTOR, selector)
+
     try:
         browser.get(url)
-        wait = WebDriverWait(browser, 90)
-        wait.until(lambda b: [t for t in b.find_elements(By.CSS_SELECTOR, "button[role=tab]") if t.text == "Live"])
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#image-input input[type=file]"))
+        find("#image-input input[type=file]").send_keys(str(photo_file))
+        find("#classify-button").click()
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#faces-image img"))
+        wait.until(lambda b: "2 face(s)" in b.find_element(By.CSS_SELECTOR, "#decision").text)
+        table = find("#faces-table").text
+        assert "expression" in table and all(e in table for e in ("1", "2"))
+        browser.save_screenshot(str(ARTIFACTS / "space-every-face.png"))
+
         next(t for t in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if t.text == "Live").click()
-        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#live-input [title='grant webcam access'] button"))
-        browser.find_element(By.CSS_SELECTOR, "#live-input [title='grant webcam access'] button").click()
-        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#live-input button[aria-label='capture photo']"))
-        browser.find_element(By.CSS_SELECTOR, "#live-input button[aria-label='capture photo']").click()
-        # annotated frames come back: every face of the camera's picture, labelled, and the count goes up
+        grant = "#live-input [title='grant webcam access'] button"
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, grant))
+        find(grant).click()
+        record = "#live-input button[aria-label='capture photo']"
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, record))
+        find(record).click()
+        # annotated frames come back: both faces of the camera's picture, labelled, and the count goes up
         wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#live-output img"))
         wait.until(lambda b: "2:" in b.find_element(By.CSS_SELECTOR, "#live-status").text)
-        first = browser.find_element(By.CSS_SELECTOR, "#live-status").text
+        first = find("#live-status").text
         time.sleep(3)
-        later = browser.find_element(By.CSS_SELECTOR, "#live-status").text
+        later = find("#live-status").text
         processed = [int(t.split(" frames processed")[0].split()[-1]) for t in (first, later)]
         assert processed[1] > processed[0] >= 1, (first, later)
         assert any(e in later for e in EMOTIONS)
@@ -171,7 +157,7 @@ def test_browser_live_tab_annotates_a_fake_camera(served_faces, two_face_photo, 
 
 
 def test_a_bad_upload_gets_its_one_line_reason(served_faces, tmp_path):
-    _, _, _, client = served_faces
+    _, client = served_faces
     notes = tmp_path / "party.jpg"
     notes.write_text("not a photo")
     with pytest.raises(Exception, match="not an image file"):
