@@ -51,7 +51,7 @@ def test_classify_returns_every_face_with_its_box(served_faces, photo_file):
     # the label is the largest face's; the text names every face
     largest = max(rows, key=lambda r: r["width"] * r["height"])
     assert label["label"] == largest["expression"]
-    assert "2 face(s)" in decision and f"(face {largest['face']}, the largest)" in decision
+    assert "2 face(s)" in decision and decision.startswith(f"Face {largest['face']} (the largest): **Decision: {largest['expression']}**")
     with Image.open(image) as drawn:
         assert drawn.size == (640, 480)
         pixels = np.asarray(drawn.convert("RGB")).astype(int)

@@ -328,7 +328,7 @@ class DemoApp:
             main = main_face(found)
             ranked = sorted(({"label": k, "score": v} for k, v in main.scores.items()), key=lambda d: -d["score"])
             labels[i] = dict(main.scores)
-            texts[i] = (f"{self.decision_text(ranked)} (face {found.index(main) + 1}, the largest)\n\n{summary}")
+            texts[i] = f"Face {found.index(main) + 1} (the largest): {self.decision_text(ranked)}\n\n{summary}"
         if whole:
             order = sorted(whole)
             got_labels, got_texts = self.classify_batch([paths[i] for i in order], [False] * len(order))
