@@ -28,6 +28,7 @@ from PIL import Image
 
 from kernel_laugh.config import NEGATIVE_LABEL
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.frame_regions import record_region
 from kernel_laugh.readers import frames
 from kernel_laugh.readers.folders import subfolders
 from kernel_laugh.readers.frames import Box, VideoInfo, probe  # noqa: F401 - re-exported: the one frame reader
@@ -220,6 +221,7 @@ def export_frames(video: str | Path, segments: list[Segment], out_dir: str | Pat
         writer.writerows(rows)
     for f in old_files - set(written):
         f.unlink(missing_ok=True)
+    record_region(out, crop)  # a model trained on these frames records it; the Space's video tab crops the same way
     return counts
 
 
