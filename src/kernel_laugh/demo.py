@@ -3,8 +3,9 @@
 ``build_demo(model)`` returns a ``gr.Blocks`` with four parts:
 
 - *Image*: upload / paste / webcam → class probabilities, the decision at the model's stored threshold, and a
-  Grad-CAM overlay. Classification is a batched event (``batch=True``) so visitors who click at the same time
-  share one forward pass; the overlay follows as its own event, so the label shows without waiting for it.
+  Grad-CAM overlay. Each request checks its own upload (a bad one gets its own one-line ``gr.Error``, on the
+  page and for API callers), then visitors who click at the same time share one forward pass
+  (``kernel_laugh.batching.SharedBatches``); the overlay follows as its own event, so the label shows first.
 - *Video*: a clip → probability timeline, detected segments, CSV downloads (``kernel_laugh.video``).
 - *Batch*: several images → a table and a CSV.
 - Face-expression models also get every face (the image tab boxes and labels each one and lists them all),
@@ -31,6 +32,7 @@ from PIL import Image
 
 from kernel_laugh.audio.demo import build_audio_demo
 from kernel_laugh.audio.predict import is_audio_model
+from kernel_laugh.batching import SharedBatches
 from kernel_laugh.demo_service import (
     IMAGE_BATCH_SIZE,
     MAX_BATCH_FILES,
@@ -41,9 +43,11 @@ from kernel_laugh.demo_service import (
 )
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.face_expressions import label_colour
+from kernel_laugh.frame_regions import WHOLE_FRAME
 from kernel_laugh.live_stream import LiveSession
 from kernel_laugh.readers.images import IMAGE_EXTENSIONS
 from kernel_laugh.uploads import MAX_UPLOAD, upload_path
+from kernel_laugh.video import REGIONS
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +106,16 @@ A stream runs for up to {limit} s at a time; frames are not stored.
 """
 
 
+REGION_INFO = ("brain / person: the original podcast's crops, scaled to the frame. Or type x,y,w,h in pixels, or "
+               "click two corners on the first frame. The default is the region the model was trained on.")
+
+
 # ---- wiring ----------------------------------------------------------------------------------------------
+
+def _custom(region: str) -> list[str]:
+    """The model's own region among the choices when it is a box of its own (named ones are listed anyway)."""
+    return [region] if region != WHOLE_FRAME and region not in REGIONS else []
+
 
 def _friendly(fn: Any) -> Any:
     """Turn the package's user-facing errors into ``gr.Error`` (shown in the page, sent to API clients)."""
@@ -128,16 +141,8 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
     title = "kernel-laugh: laughter from brain renders" if app.is_brain else "kernel-laugh image classifier"
 
     # Parameter names are the API's (gradio_client shows them); `image` holds raw upload payloads.
-    def validate(image: list[Any], find_faces: list[bool] | None = None) -> list[list[dict[str, Any]]]:
-        # A gradio validator: it runs for each request on its own, before the request joins a batch, so a
-        # bad upload fails alone. Raising (not returning gr.validate) is deliberate: gradio 6.31 ignores
-        # gr.validate() results of batched events (they arrive as a tuple). The message reaches the page
-        # (an error toast) and API clients (HTTP 400 with the message as its detail).
-        app.validate_images([upload_path(p, app.workdir) for p in image])
-        # Batched shape: one list per input component, one entry per request.
-        return [[gr.validate(True, "")] * len(image) for _ in range(1 if find_faces is None else 2)]
-
-    def classify(image: list[Any], find_faces: list[bool] | None = None) -> tuple[list[Any], ...]:
+    def classify(image: list[Any], find_faces: list[bool] | None = None) -> tuple[list[Any], list[str]]:
+        # Batched form (a list per input, an entry per request): several requests, one forward pass.
         paths = []
         for p in image:
             try:
@@ -146,10 +151,18 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
                 paths.append(None)  # classify_batch reports it for this request only
         return app.classify_batch(paths, find_faces)
 
+    shared = SharedBatches(classify, max_size=IMAGE_BATCH_SIZE)
+
+    def classify_one(image: Any, find_faces: bool | None = None) -> tuple[Any, ...]:
+        # One request: its own upload check raises its own one-line error (through _friendly a gr.Error, which
+        # the page shows and gradio_client raises with the same message), then it joins the requests that
+        # arrive meanwhile in one batched call (SharedBatches; gradio's batch=True could fail only the batch).
+        app.validate_images([upload_path(image, app.workdir)])
+        return shared(image) if find_faces is None else shared(image, find_faces)
+
     def classify_faces(image: Any, find_faces: bool = True) -> tuple[Any, ...]:
-        # Face-expression models: one request at a time (each image's faces are already one batch), so no
-        # batched validator: gradio 6.31 hands a batched event's validator only the first of several inputs
-        # (the request fails with HTTP 400). A bad upload raises here instead, with the same one-line message.
+        # Face-expression models: one request at a time (each image's faces already go through the model as
+        # one batch). A bad upload raises its one-line error first, as in classify_one.
         path = upload_path(image, app.workdir)
         app.validate_images([path])
         label, text, drawn, table = app.classify_faces_batch([path], [find_faces])
@@ -201,8 +214,8 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
                             example_labels=[p.stem for p in examples.images])
             if app.faces is None:
                 event = classify_button.click(
-                    classify, image_inputs, image_outputs, api_name="classify", preprocess=False,
-                    batch=True, max_batch_size=IMAGE_BATCH_SIZE, concurrency_limit=1, validator=validate,
+                    _friendly(classify_one), image_inputs, image_outputs, api_name="classify", preprocess=False,
+                    concurrency_limit=IMAGE_BATCH_SIZE,  # requests run side by side and meet in SharedBatches
                 )
             else:
                 event = classify_button.click(_friendly(classify_faces), image_inputs, image_outputs,
@@ -217,6 +230,13 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
                     video = gr.Video(label="Video", sources=["upload"], format=None, elem_id="video-input")
                     fps = gr.Slider(0.2, 5.0, value=1.0, step=0.1, label="Frames per second to sample")
                     track = gr.Dropdown(app.labels, value=app.default_track_label(), label="Class to track")
+                    # One text for page and API: a named crop, "x,y,w,h" typed or drawn below, or the whole frame.
+                    region = gr.Dropdown([WHOLE_FRAME, *sorted(REGIONS), *_custom(app.default_region)],
+                                         value=app.default_region, allow_custom_value=True, elem_id="region",
+                                         label="Region of each frame the model sees", info=REGION_INFO)
+                    preview = gr.Image(label="First frame: the region outlined (click two opposite corners to "
+                                       "draw your own box)", interactive=False, elem_id="region-preview")
+                    corner = gr.State(None)  # the first corner clicked, until the second one completes the box
                     video_button = gr.Button("Make timeline", variant="primary")
                 with gr.Column():
                     summary = gr.Markdown()
@@ -226,8 +246,18 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
             if examples.video:
                 gr.Examples([[str(examples.video)]], inputs=[video], cache_examples=False,
                             label="Example (a SYNTHETIC clip: laughter renders from 10 s to 20 s)")
-            video_button.click(_friendly(app.timeline), [video, fps, track], [plot, segments, video_files, summary],
-                               api_name="timeline")
+            video_button.click(_friendly(app.timeline), [video, fps, track, region],
+                               [plot, segments, video_files, summary], api_name="timeline")
+
+            def click_corner(corner: tuple[int, int] | None, evt: gr.SelectData) -> tuple[Any, Any]:
+                point = (int(evt.index[0]), int(evt.index[1]))  # pixels of the frame, as gradio maps the click
+                if corner is None:
+                    return gr.skip(), point  # the first corner: wait for the opposite one
+                return app.box_between(corner, point), None
+
+            for change in (video.change, region.change):
+                change(_friendly(app.region_preview), [video, region], preview, api_name=False)
+            preview.select(click_corner, corner, [region, corner], api_name=False)
             if app.faces is not None:
                 gr.Markdown("### Emotion over time (the main face: the largest in each frame)")
                 emotion_summary = gr.Markdown(elem_id="emotion-summary")
@@ -236,7 +266,7 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
                     share_plot = gr.Image(label="Share of time in each emotion", interactive=False)
                 shares = gr.Dataframe(label="Share of time in each emotion", interactive=False)
                 emotion_files = gr.File(label="Download (emotions.csv, emotion_shares.csv)", file_count="multiple")
-                video_button.click(_friendly(app.emotions), [video, fps],
+                video_button.click(_friendly(app.emotions), [video, fps, region],
                                    [emotion_plot, share_plot, shares, emotion_files, emotion_summary], api_name="emotions")
 
         if app.faces is not None:  # brain-render models have no live tab

@@ -24,13 +24,15 @@ from typing import Any
 import pandas as pd
 from huggingface_hub import hf_hub_download, metadata_load
 from huggingface_hub.errors import EntryNotFoundError
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.explain import gradcam_overlay
 from kernel_laugh.face_expressions import main_face
 from kernel_laugh.face_service import FaceService
 from kernel_laugh.faces import HaarFaceDetector, detect_and_crop
+from kernel_laugh.frame_regions import CONFIG_KEY as REGION_KEY
+from kernel_laugh.frame_regions import WHOLE_FRAME, parse_region, region_text
 from kernel_laugh.inference import Predictor
 from kernel_laugh.live_stream import LiveSession
 from kernel_laugh.sample import LABEL_NAMES, generate_sample
@@ -40,10 +42,10 @@ from kernel_laugh.video import (
     iter_frames,
     predict_timeline,
     probe,
+    region_box,
     write_sample_clip,
     write_timeline,
 )
-from kernel_laugh.video.decoding import Box
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +187,9 @@ class DemoApp:
         self.results = read_eval_results(model)
         self.synthetic = bool(self.results and self.results.get("synthetic"))
         self.is_brain = {"laughter", "non-laughter"} <= set(self.labels)
+        # The region of each video frame the model was trained on (config.json's video_region, written when its
+        # frames came from `frames --region/--crop`): the video tab's default.
+        self.default_region = str(getattr(self.predictor.pipe.model.config, REGION_KEY, None) or WHOLE_FRAME)
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="kernel-laugh-demo-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.batch_sizes: deque[int] = deque(maxlen=1000)  # sizes of recent image batches (for tests and logs)
@@ -232,7 +237,7 @@ class DemoApp:
 
     # -- validation (runs per request, before the request joins a batch)
     def validate_images(self, paths: list[str | None]) -> None:
-        """Raise ``KernelLaughError`` for an unusable upload (gradio passes lists: the event is batched)."""
+        """Raise ``KernelLaughError`` for an unusable upload (each request checks its own, before it joins a batch)."""
         for path in paths:
             load_upload(path)
 
@@ -380,14 +385,18 @@ class DemoApp:
                                    "Lower the sampling rate or trim the video.")
         return fps
 
-    def timeline(self, video: str | None, fps: float = 1.0, label: str | None = None,
+    def timeline(self, video: str | None, fps: float = 1.0, label: str | None = None, region: str | None = None,
                  ) -> tuple[str, pd.DataFrame, list[str], str]:
-        """Probability timeline (PNG), the segments where ``label`` holds, CSV files, and a one-line summary."""
+        """Probability timeline (PNG), the segments where ``label`` holds, CSV files, and a one-line summary.
+
+        ``region``: the part of each frame the model sees (``frame_regions.parse_region``: ``brain``, ``person``,
+        ``x,y,w,h`` or ``whole frame``); default: the region the model was trained on (``default_region``)."""
         fps = self._check_video(video, fps)
         label = label if label in self.labels else self.default_track_label()
+        crop = parse_region(self.default_region if region is None else region)
         # Each forward pass takes the lock, so image requests interleave with a long video.
         rows = predict_timeline(_LockedPredictor(self.predictor, self.lock), video, fps=fps,  # type: ignore[arg-type]
-                                batch_size=IMAGE_BATCH_SIZE, progress=False)
+                                crop=crop, batch_size=IMAGE_BATCH_SIZE, progress=False)
         if not rows:
             raise KernelLaughError(f"{Path(video).name}: no frames could be decoded from this video.")
         segments = find_segments(rows, label)
@@ -397,18 +406,19 @@ class DemoApp:
                                "peak": round(s["peak"], 3), "mean": round(s["mean"], 3)} for s in segments],
                              columns=["start (s)", "end (s)", "duration (s)", "peak", "mean"])
         total = sum(s["end"] - s["start"] for s in segments)
-        summary = (f"{len(rows)} frames sampled at {fps:g}/s; **{len(segments)} {label} segment(s)**, "
-                   f"{total:.1f} s in all.")
+        summary = (f"{len(rows)} frames sampled at {fps:g}/s ({region_text(crop)}); "
+                   f"**{len(segments)} {label} segment(s)**, {total:.1f} s in all.")
         return str(paths["plot"]), table, [str(paths["timeline"]), str(paths["segments"])], summary
 
-    def emotions(self, video: str | None, fps: float = 1.0, crop: Box | str | None = None,
+    def emotions(self, video: str | None, fps: float = 1.0, region: str | None = None,
                  ) -> tuple[str, str, pd.DataFrame, list[str], str]:
-        """Face-expression models: every emotion of the main (largest) face over the sampled frames (``crop``:
-        a region name or box, as for ``timeline``). Returns the line chart (PNG), the share-of-time chart (PNG),
-        the shares table, ``emotions.csv`` and ``emotion_shares.csv``, and a one-line summary."""
+        """Face-expression models: every emotion of the main (largest) face over the sampled frames (``region``
+        as for ``timeline``). Returns the line chart (PNG), the share-of-time chart (PNG), the shares table,
+        ``emotions.csv`` and ``emotion_shares.csv``, and a one-line summary."""
         if self.faces is None:
             raise KernelLaughError("emotion tracking is for face-expression models; this is a brain-render model")
         fps = self._check_video(video, fps)
+        crop = parse_region(self.default_region if region is None else region)
         return self.faces.emotion_video(iter_frames(video, fps, crop), self._out_dir(), batch_size=IMAGE_BATCH_SIZE)
 
     # -- Live tab
@@ -423,6 +433,30 @@ class DemoApp:
             return None
         text = summary_text_live(out.faces, session)
         return out.image, self.faces.history_table(out.history), text
+
+    def region_preview(self, video: str | None, region: str | None = None) -> Image.Image | None:
+        """The video's first frame with ``region`` outlined (None before a video is there), where a visitor
+        sees what the model will look at and can click two corners of a box of their own."""
+        if not video:
+            return None
+        _, frame = next(iter(iter_frames(video, fps=1.0)), (None, None))
+        if frame is None:
+            raise KernelLaughError(f"{Path(video).name}: no frames could be decoded from this video.")
+        crop = parse_region(self.default_region if region is None else region)
+        if crop is not None:
+            x, y, w, h = region_box(crop, *frame.size) if isinstance(crop, str) else crop
+            if x + w > frame.width or y + h > frame.height:
+                raise KernelLaughError(f"region {region_text(crop)} does not fit inside the {frame.width}x"
+                                       f"{frame.height} frames of {Path(video).name}")
+            width = max(2, round(max(frame.size) / 200))  # about 0.5% of the frame: visible at any size
+            ImageDraw.Draw(frame).rectangle((x, y, x + w - 1, y + h - 1), outline=(255, 210, 0), width=width)
+        return frame
+
+    @staticmethod
+    def box_between(corner: tuple[int, int], other: tuple[int, int]) -> str:
+        """The region text ``x,y,w,h`` of the box with two opposite corners (pixels, as clicked on the preview)."""
+        (x0, y0), (x1, y1) = corner, other
+        return region_text((min(x0, x1), min(y0, y1), max(1, abs(x1 - x0)), max(1, abs(y1 - y0))))
 
     def default_track_label(self) -> str:
         """The model's positive class (config.json's positive_label), else laughter / happy, else class 1."""

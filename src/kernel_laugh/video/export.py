@@ -22,6 +22,7 @@ from PIL import Image
 
 from kernel_laugh.config import NEGATIVE_LABEL
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.frame_regions import record_region
 from kernel_laugh.readers.folders import subfolders
 from kernel_laugh.readers.frames import Box
 from kernel_laugh.readers.segments import Segment, segments_for
@@ -174,6 +175,7 @@ def export_frames(video: str | Path, segments: list[Segment], out_dir: str | Pat
         writer.writerows(rows)
     for f in old_files - set(written):
         f.unlink(missing_ok=True)
+    record_region(out, crop)  # a model trained on these frames records it; the Space's video tab crops the same way
     return counts
 
 
