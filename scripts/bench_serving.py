@@ -403,7 +403,8 @@ def minimal_app(predictor: Any, batched: bool, workdir: Path, sizes: list[int]) 
     batched or one image per call; the same queue settings as ``build_demo``. ``sizes`` collects batch sizes."""
     import gradio as gr
 
-    from kernel_laugh.demo import IMAGE_BATCH_SIZE, load_upload, upload_path
+    from kernel_laugh.demo_service import IMAGE_BATCH_SIZE
+    from kernel_laugh.uploads import load_upload, upload_path
 
     def label(preds: list[dict[str, Any]]) -> dict[str, float]:
         return {d["label"]: float(d["score"]) for d in preds}
@@ -507,7 +508,8 @@ def bench_space(model_dir: Path, tmp: Path, quick: bool) -> dict:
 def _bench_space(model_dir: Path, tmp: Path, quick: bool) -> dict:
     from gradio_client import Client, handle_file
 
-    from kernel_laugh.demo import IMAGE_BATCH_SIZE, DemoApp, build_demo
+    from kernel_laugh.demo import build_demo
+    from kernel_laugh.demo_service import IMAGE_BATCH_SIZE, DemoApp
 
     quiet()  # after gradio's import, which sets up its own warnings and loggers
     tmp.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,9 @@ README.md front matter. A Hub id or a local model folder both work.
 
     python app.py --model runs/sample [--host 0.0.0.0] [--port 7860]   # or: kernel-laugh demo runs/sample
 
-Everything the page does lives in ``kernel_laugh.demo`` (which imports the package's inference, explain, video
-and faces modules only): this file only picks the model and launches.
+Everything the page does lives in the package: ``kernel_laugh.demo`` places the components and
+``kernel_laugh.demo_service`` does the work (reaching the package's inference, explain, video and faces modules
+only); this file only picks the model and launches.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from kernel_laugh.demo import build_demo, launch_kwargs, resolve_model
+from kernel_laugh.demo import build_demo, launch_kwargs
+from kernel_laugh.demo_service import resolve_model
 from kernel_laugh.errors import KernelLaughError
 
 README = Path(__file__).with_name("README.md")

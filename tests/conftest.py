@@ -41,3 +41,31 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny")
     model = build_model(ModelConfig(pretrained=False, image_size=32, crop_pct=1.0), ["non-laughter", "laughter"])
     return save_model(model.eval(), out)
+
+
+EMOTIONS = ["angry", "happy", "neutral", "sad"]
+
+
+@pytest.fixture(scope="session")
+def face_model_dir(tmp_path_factory) -> Path:
+    """An untrained face-expression model folder (4 emotions, 32 px: fast), for the Space's face paths."""
+    from kernel_laugh.modeling import build_model, save_model
+
+    out = tmp_path_factory.mktemp("faces-model")
+    model = build_model(ModelConfig(pretrained=False, image_size=32, crop_pct=1.0), EMOTIONS)
+    return save_model(model.eval(), out)
+
+
+@pytest.fixture(scope="session")
+def two_face_photo():
+    """A 640x480 picture of two real faces that OpenCV's Haar cascade finds: scikit-image's astronaut photo
+    (Eileen Collins, NASA; public domain, shipped inside scikit-image) and its mirror image, side by side.
+    The faces' boxes are about (93, 185, 83, 83) and (461, 185, 85, 85)."""
+    data = pytest.importorskip("skimage.data", reason="the multi-face tests use scikit-image's photos (dev extra)")
+    from PIL import Image, ImageOps
+
+    face = Image.fromarray(data.astronaut()).crop((110, 10, 350, 250)).resize((200, 200))
+    photo = Image.new("RGB", (640, 480), (128, 128, 128))
+    photo.paste(face, (40, 140))
+    photo.paste(ImageOps.mirror(face), (400, 140))
+    return photo

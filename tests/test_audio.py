@@ -305,7 +305,7 @@ def test_audio_sources_folder_csv_and_video_with_labels(tmp_path):
 
 
 def test_space_serves_an_audio_model_with_sound_and_video_tabs(audio_run, tmp_path):
-    from kernel_laugh.audio.demo import AudioDemo
+    from kernel_laugh.audio.demo_service import AudioDemo
     from kernel_laugh.audio.sample import planted_soundtrack, write_soundtrack_video
     from kernel_laugh.demo import build_demo
 

@@ -3,7 +3,9 @@ check the calls kernel-laugh makes (repo type, files, commit message, revision, 
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,11 +13,15 @@ from types import SimpleNamespace
 import pytest
 import yaml
 from huggingface_hub import HfApi, ModelCard, SpaceCard
+from packaging.requirements import Requirement
 from PIL import Image
 
+import kernel_laugh
 from kernel_laugh import hub
 from kernel_laugh.cli import main
 from test_card import binary_results, training_args
+
+SRC = Path(kernel_laugh.__file__).resolve().parents[1]  # the folder holding the package the Space gets a copy of
 
 TOKEN = "hf_kernel_laugh_test_token_do_not_print"
 UPLOADED = {"README.md", "config.json", "model.safetensors", "eval_results.json", "training_args.json",
@@ -234,9 +240,20 @@ def test_push_space_uploads_folder_and_sets_model_variable(space_dir, calls, tok
     commit = calls[1][2]
     assert commit["repo_type"] == "space"
     ops = {op.path_in_repo: op for op in commit["operations"]}
-    assert set(ops) == {"app.py", "requirements.txt", "README.md", "examples/frame.png"}
+    # the folder's own files (not its stale requirements.txt, caches or flagged/), the package beside app.py, and
+    # the generated requirements.txt and README.md
+    package = sorted(p.relative_to(SRC).as_posix() for p in (SRC / "kernel_laugh").rglob("*")
+                     if p.is_file() and "__pycache__" not in p.parts)
+    assert set(ops) == {"app.py", "requirements.txt", "README.md", "examples/frame.png", *package}
+    assert {"kernel_laugh/demo.py", "kernel_laugh/model_card.md", "kernel_laugh/py.typed"} <= set(ops)
     card = SpaceCard(ops["README.md"].path_or_fileobj.decode())
     assert card.data.models == ["me/test"] and card.data.sdk == "gradio" and card.data.title == "Kernel Laugh"
+    assert card.data.sdk_version == importlib.metadata.version("gradio")
+    requirements = ops["requirements.txt"].path_or_fileobj.decode().splitlines()
+    pins = {Requirement(line).name: Requirement(line) for line in requirements if line and not line.startswith("#")}
+    assert "kernel-laugh" not in pins and not any("://" in line or "git+" in line for line in requirements)
+    assert str(pins["gradio"].specifier) == f"=={card.data.sdk_version}"
+    assert {"torch", "timm", "transformers", "av", "opencv-python-headless"} <= set(pins)
     assert calls[2][1] == ("me/demo", "KERNEL_LAUGH_MODEL", "me/test")
     assert (space_dir / "README.md").read_text() == readme_before
     assert "https://huggingface.co/spaces/me/demo" in capsys.readouterr().out
@@ -246,6 +263,22 @@ def test_push_space_uploads_folder_and_sets_model_variable(space_dir, calls, tok
 def test_push_space_needs_a_hub_model(space_dir, calls, token, capsys, model):
     assert main(["push-space", "--space-dir", str(space_dir), "--repo-id", "me/demo", "--model", model]) == 1
     assert "--model" in capsys.readouterr().err and calls == []
+
+
+def test_push_space_dry_run_lists_every_file_with_its_size_and_stage_writes_them(space_dir, tmp_path, calls, no_token,
+                                                                               capsys):
+    assert main(["push-space", "--space-dir", str(space_dir), "--repo-id", "me/demo", "--model", "me/test",
+                 "--stage", str(tmp_path / "staged")]) == 0
+    out = capsys.readouterr().out
+    listed = dict(reversed(m.groups()) for m in re.finditer(r"^ +([\d,]+)  (\S+)$", out, re.M))
+    staged = {p.relative_to(tmp_path / "staged").as_posix(): p.stat().st_size
+              for p in (tmp_path / "staged").rglob("*") if p.is_file()}
+    assert {k: int(v.replace(",", "")) for k, v in listed.items()} == staged and calls == []
+    assert "app.py" in staged and "kernel_laugh/__init__.py" in staged and "flagged/log.csv" not in staged
+    # a folder that is not empty is refused (nothing is overwritten)
+    assert main(["push-space", "--space-dir", str(space_dir), "--repo-id", "me/demo", "--model", "me/test",
+                 "--stage", str(tmp_path / "staged")]) == 1
+    assert "not an empty folder" in capsys.readouterr().err
 
 
 def test_push_space_dry_run_needs_a_space_folder(tmp_path, calls, no_token, capsys):

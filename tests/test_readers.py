@@ -157,7 +157,7 @@ def test_same_probabilities_through_predict_evaluate_and_the_space(sharp_model, 
     """Every tricky image: predict, evaluate's dataset path and the Space's classify agree within 0.02 (fp32),
     and every picture that displays like the upright one gets the upright one's probabilities."""
     from kernel_laugh.data import prepare_data
-    from kernel_laugh.demo import DemoApp
+    from kernel_laugh.demo_service import DemoApp
     from kernel_laugh.evaluation import predict_probs
     from kernel_laugh.inference import Predictor
     from kernel_laugh.modeling import load_model

@@ -201,8 +201,11 @@ def cmd_push_dataset(args: argparse.Namespace) -> int:
 def cmd_push_space(args: argparse.Namespace) -> int:
     from kernel_laugh.hub import plan_space_upload, push_space  # lazy: loads when the command runs
 
-    if args.dry_run:
-        print(plan_space_upload(args.space_dir, args.repo_id, args.model).describe())
+    if args.dry_run or args.stage:
+        upload = plan_space_upload(args.space_dir, args.repo_id, args.model)
+        print(upload.describe())
+        if args.stage:
+            print(f"staged in {upload.bundle.write(args.stage)} (run it: cd {args.stage} && python app.py --model DIR)")
         print("dry run: nothing uploaded, no network used")
         return 0
     url = push_space(args.space_dir, args.repo_id, args.model, private=args.private)
@@ -248,14 +251,20 @@ def _add_hub_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_push_dataset)
 
     p = sub.add_parser("push-space", help="upload space/ as a Gradio Space serving a Hub model",
-                       description="Create the Space if needed (sdk gradio), upload --space-dir in one commit with "
-                       "--model listed in its README front matter, and set the Space variable KERNEL_LAUGH_MODEL to "
-                       "--model, which space/app.py serves." + token_note)
+                       description="Create the Space if needed (sdk gradio) and upload a self-contained Space in one "
+                       "commit: --space-dir's app.py (and any assets), a copy of the installed kernel_laugh package "
+                       "beside it, a requirements.txt generated from the package's dependencies and its space, video "
+                       "and faces extras, and README.md with --model in its models: front matter and sdk_version set "
+                       "to the installed gradio. Then set the Space variable KERNEL_LAUGH_MODEL to --model, which "
+                       "app.py serves." + token_note)
     p.add_argument("--repo-id", required=True, metavar="OWNER/NAME", help="Hub Space repo")
     p.add_argument("--model", required=True, metavar="OWNER/NAME", help="Hub model id the Space serves")
-    p.add_argument("--space-dir", default="space", help="folder with app.py, README.md, requirements.txt (default: %(default)s)")
+    p.add_argument("--space-dir", default="space", help="folder with app.py and README.md (default: %(default)s)")
     p.add_argument("--private", action="store_true", help="create the Space as private (no effect if it exists)")
-    p.add_argument("--dry-run", action="store_true", help="list the files and front matter; no network, no token needed")
+    p.add_argument("--dry-run", action="store_true", help="list every file that would be uploaded with its size, and "
+                   "the front matter; no network, no token needed")
+    p.add_argument("--stage", metavar="DIR", help="write exactly those files into DIR (new or empty) instead of "
+                   "uploading, to run or inspect the Space locally (implies --dry-run)")
     p.set_defaults(func=cmd_push_space)
 
 
@@ -764,8 +773,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, help="folder to write")
     p.set_defaults(func=cmd_import_legacy)
     p = sub.add_parser("demo", help="serve the Gradio app (the Space) for a model on this machine",
-                       description="Launch the same Gradio app as the Space (image with Grad-CAM, video timeline, "
-                       "batch) for MODEL. Needs the 'space' extra (gradio); the video tab needs the 'video' extra.")
+                       description="Launch the same Gradio app as the Space for MODEL: an image tab (probabilities, "
+                       "the decision at the model's threshold, Grad-CAM), a video tab (a probability timeline and "
+                       "segments over the region of each frame the model sees: brain, person, a box typed as x,y,w,h "
+                       "or drawn on the first frame, or the whole frame; the default is the region the model was "
+                       "trained on, recorded when its frames came from `frames --region/--crop`) and a batch tab. "
+                       "Programs call the same endpoints with gradio_client (/classify, /explain, /timeline with its "
+                       "region parameter, /classify_files); a bad upload raises the same one-line message there as "
+                       "on the page. For a face-expression model the image tab also boxes and labels every face (and "
+                       "lists them all), the video tab follows every emotion of the main face over time (charts, "
+                       "share of time in each, CSV; /emotions), and a Live tab reads your webcam frame by frame "
+                       "(the browser allows the camera on localhost or HTTPS; --share gives an https link). Needs the "
+                       "'space' extra (gradio); the video tab needs the 'video' extra, faces the 'faces' extra.")
     p.add_argument("model", help="model folder (e.g. runs/sample) or Hub id (user/name)")
     p.add_argument("--port", type=int, default=None, help="port to listen on (default: gradio's, 7860 or the next free one)")
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; 0.0.0.0 for your network)")

@@ -31,6 +31,7 @@ from kernel_laugh.config import CardConfig, DataConfig
 from kernel_laugh.data import prepare_data
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.readers.models import HUB_HTTP_ERROR, is_hub_id
+from kernel_laugh.space_bundle import SpaceBundle, plan_space
 
 # Never uploaded from a model folder. fnmatch patterns as in HfApi.upload_folder: "*" also matches "/".
 MODEL_IGNORE_PATTERNS = [
@@ -39,8 +40,6 @@ MODEL_IGNORE_PATTERNS = [
     "optimizer*", "scheduler*", "random_states*",
     ".git/*", ".cache/*", "__pycache__/*", "*/__pycache__/*", "*.pyc", ".DS_Store", "*.lock", "*.tmp",
 ]
-SPACE_IGNORE_PATTERNS = [".git/*", "__pycache__/*", "*/__pycache__/*", "*.pyc", ".DS_Store", "flagged/*", ".gradio/*",
-                         "*.egg-info/*", ".venv/*", "venv/*"]
 SPACE_MODEL_VARIABLE = "KERNEL_LAUGH_MODEL"  # space/app.py serves the model this names
 CARD_INPUTS = ("eval_results.json", "training_args.json", "config.json")
 # The model files every upload carries when the folder has them; anything else goes only when the current card,
@@ -349,60 +348,35 @@ def push_dataset(cfg: DataConfig, repo_id: str, *, private: bool = False, licens
 
 @dataclass
 class SpaceUpload:
-    """What ``push_space`` commits: the Space's files, its README with ``models: [model_id]`` in the front matter
-    (so the Hub links Space and model), and the variable that tells ``app.py`` which model to serve."""
+    """What ``push_space`` commits: the self-contained Space (``kernel_laugh.space_bundle``: the Space folder,
+    a copy of the package, generated requirements.txt and README.md) and the variable naming the model it serves."""
 
     repo_id: str
-    folder: Path
-    model_id: str
-    files: list[str]
-    readme: str
+    bundle: SpaceBundle
 
     def describe(self) -> str:
-        return "\n".join([f"would upload {len(self.files)} files to https://huggingface.co/spaces/{self.repo_id} (Gradio "
-                          f"Space) in one commit and set its variable {SPACE_MODEL_VARIABLE}={self.model_id}",
-                          *[f"  {p}" for p in self.files], "README.md front matter:",
-                          *[f"  {line}" for line in _card_yaml(self.readme, "space").splitlines()]])
+        return (f"would upload to https://huggingface.co/spaces/{self.repo_id} (Gradio Space) in one commit and set "
+                f"its variable {SPACE_MODEL_VARIABLE}={self.bundle.model_id}\n" + self.bundle.describe())
 
 
 def plan_space_upload(space_dir: str | Path, repo_id: str, model_id: str) -> SpaceUpload:
-    """Check the Space folder and prepare its upload. Offline, no token needed; ``space_dir`` is never modified."""
-    folder = Path(space_dir)
+    """Check the ids and build the Space's files. Offline, no token needed; ``space_dir`` is never modified."""
     check_repo_id(repo_id)
     check_repo_id(model_id, "--model")  # the Space downloads it: a local path would not exist there
-    for name in ("app.py", "README.md"):
-        if not (folder / name).is_file():
-            raise KernelLaughError(f"{folder}: not a Space folder ({name} not found)")
-    files, _ = _list_files(folder, SPACE_IGNORE_PATTERNS)
-    return SpaceUpload(repo_id, folder, model_id, files, _space_readme((folder / "README.md").read_text(), model_id))
-
-
-def _space_readme(text: str, model_id: str) -> str:
-    """The Space README with ``models: [model_id]`` (other front matter untouched), so the Hub links the two."""
-    from huggingface_hub import SpaceCard
-
-    try:
-        card = SpaceCard(text)
-    except ValueError as err:
-        raise KernelLaughError(f"space README.md: the front matter does not parse: {str(err).splitlines()[0]}") from err
-    if not card.data.get("sdk"):
-        raise KernelLaughError("space README.md: the front matter has no 'sdk' (expected sdk: gradio)")
-    card.data["models"] = [model_id]  # the one model it serves; app.py also falls back to this entry
-    return str(card)
+    return SpaceUpload(repo_id, plan_space(space_dir, model_id))
 
 
 def push_space(space_dir: str | Path, repo_id: str, model_id: str, *, private: bool = False) -> str:
-    """Upload ``space_dir`` as a Gradio Space in one commit and point it at ``model_id`` through the
-    ``KERNEL_LAUGH_MODEL`` variable, which ``space/app.py`` reads. Returns the Space URL."""
+    """Upload the self-contained Space built from ``space_dir`` (``plan_space``) in one commit and point it at
+    ``model_id`` through the ``KERNEL_LAUGH_MODEL`` variable, which ``space/app.py`` reads. Returns the Space URL."""
     from huggingface_hub import CommitOperationAdd
 
     upload = plan_space_upload(space_dir, repo_id, model_id)
     api = _api(require_token())
     with _hub_errors(f"uploading the Space to {repo_id}"):
         url = api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-        operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(upload.folder / p))
-                      for p in upload.files if p != "README.md"]
-        operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=upload.readme.encode()))
+        operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(v) if isinstance(v, Path) else v)
+                      for p, v in sorted(upload.bundle.files.items())]
         api.create_commit(repo_id, operations=operations, repo_type="space",
                           commit_message=f"Upload the kernel-laugh Space serving {model_id}")
         # A variable rather than an edit of app.py: the same files serve any model. Setting it restarts the Space.

@@ -39,6 +39,7 @@ from kernel_laugh.config import CardConfig, DataConfig, ModelConfig, TrainConfig
 from kernel_laugh.data import (EpochSampler, PreparedData, cache_resized, interval_groups, make_loader, prepare_data,
                                undecoded)
 from kernel_laugh.errors import KernelLaughError
+from kernel_laugh.frame_regions import CONFIG_KEY as REGION_KEY, recorded_region
 from kernel_laugh.metrics import compute_metrics, negative_log_likelihood
 from kernel_laugh.modeling import build_model, init_from_model, logits_of, predict_batches, save_model
 from kernel_laugh.hardware import loader_workers, native_bf16, training_device
@@ -74,6 +75,7 @@ class Run:
     # Writes the model folder's files (the modality's format): (model, folder, extra config.json keys).
     save: Callable[[torch.nn.Module, Path, dict[str, Any] | None], Any] = save_model
     hooks: Sequence[StepHook] = ()  # called after each optimiser step and inside each checkpoint save (fit's hooks)
+    video_region: str | None = None  # frames cut by `frames --region/--crop`: config.json records it for the Space
 
 
 @dataclass
@@ -167,7 +169,8 @@ def setup(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     # The scheduler is stepped by hand once per optimiser step, so it is not prepared (a prepared scheduler steps
     # num_processes times per call) but registered, so save_state/load_state include it.
     accelerator.register_for_checkpointing(scheduler)
-    return Run(accelerator, data, model, optimizer, scheduler, loss_fn, train_dl, val_dl, test_dl, positive, save)
+    return Run(accelerator, data, model, optimizer, scheduler, loss_fn, train_dl, val_dl, test_dl, positive, save,
+               video_region=recorded_region(data_cfg.dataset))
 
 
 def _image_parts(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, accelerator: Accelerator
@@ -446,8 +449,10 @@ def _save_best(run: Run, out: Path) -> None:
     A binary model's config.json names its positive class, for evaluate, predict, the card and the Space."""
     if run.accelerator.is_main_process:
         names = run.data.label_names
-        extra = {"positive_label": names[run.positive_label]} if run.positive_label is not None else None
-        run.save(run.accelerator.unwrap_model(run.model), out, extra)
+        extra = {"positive_label": names[run.positive_label]} if run.positive_label is not None else {}
+        if run.video_region:
+            extra[REGION_KEY] = run.video_region
+        run.save(run.accelerator.unwrap_model(run.model), out, extra or None)
     run.accelerator.wait_for_everyone()
 
 

@@ -7,7 +7,7 @@ soundtracks with the same machinery as the image models.
 - ``data``: audio sources → windowed train / validation / test splits and loaders.
 - ``task``: what the shared training loop takes from the audio expert (data, model, loaders, how to save).
 - ``predict``: scoring clips and soundtracks window by window (``AudioPredictor``, the audio timeline).
-- ``card``: the model card's audio sections; ``demo``: the Space's page for an audio model.
+- ``card``: the model card's audio sections; ``demo_service``: what the Space does for an audio model (no gradio); ``demo``: its page.
 
 Nothing heavy is imported here.
 """

@@ -1,7 +1,7 @@
 """The Space's page when the served model is an audio expert: a sound tab (file upload or the microphone) and a
 video tab that runs on the soundtrack, each answering with the clip's probabilities, P(laughter) over time and
 the segments (the same hysteresis as the image timeline). ``kernel_laugh.demo.build_demo`` hands audio models
-here; this module imports the serving side only (audio.predict, video's segment finder, plots)."""
+here. Gradio wiring only: what the tabs do is ``kernel_laugh.audio.demo_service.AudioDemo``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
+
+from kernel_laugh.audio.demo_service import AudioDemo
 from kernel_laugh.errors import KernelLaughError
 
 logger = logging.getLogger(__name__)
@@ -22,45 +25,8 @@ AUDIO_SYNTHETIC_BANNER = ("**SYNTHETIC model.** This model was trained on kernel
                           "pipeline, not a laughter detector for real recordings.")
 
 
-class AudioDemo:
-    """What the audio page does, without gradio (so tests call it directly)."""
-
-    def __init__(self, model: str | Path, device: str | int | None = None):
-        import json
-
-        from kernel_laugh.audio.predict import AudioPredictor
-        from kernel_laugh.video import default_segment_label
-
-        self.predictor = AudioPredictor(model, device=device)
-        self.label = default_segment_label(self.predictor.label_names)
-        results = Path(model) / "eval_results.json"
-        self.synthetic = bool(results.is_file() and json.loads(results.read_text()).get("synthetic"))
-
-    def analyse(self, path: str | Path | None) -> tuple[dict[str, float], Any, list[list[float]], str]:
-        """(clip probabilities, timeline figure, segment rows [start, end, peak, mean], status line) for a file."""
-        from kernel_laugh.plots import timeline_figure
-        from kernel_laugh.video import find_segments
-
-        if not path:
-            raise KernelLaughError("no recording: upload a file or record with the microphone")
-        track = self.predictor.timeline(path)
-        if track.status == "no audio":
-            return {}, None, [], f"{Path(path).name}: no audio stream (an empty audio track)"
-        if not track.rows:
-            raise KernelLaughError(f"{Path(path).name}: {track.duration:.2f} s of audio, shorter than one "
-                                   f"{self.predictor.window_seconds:g} s window")
-        names = self.predictor.label_names
-        clip = {lab: sum(r[lab] for r in track.rows) / len(track.rows) for lab in names}
-        segments = find_segments(track.rows, self.label)
-        rows = [[s["start"], s["end"], round(s["peak"], 3), round(s["mean"], 3)] for s in segments]
-        status = f"{track.duration:.1f} s of audio, {len(track.rows)} windows, {len(segments)} {self.label} segment(s)"
-        return clip, timeline_figure(track.rows, segments, self.label), rows, status
-
-
-def build_audio_demo(model: str | Path, device: str | int | None = None) -> Any:
+def build_audio_demo(model: str | Path, device: str | int | None = None) -> gr.Blocks:
     """The gradio Blocks for an audio model: "Sound" (upload + microphone) and "Video" (its soundtrack) tabs."""
-    import gradio as gr
-
     app = AudioDemo(model, device=device)
 
     def run(path: str | None) -> tuple[dict[str, float], Any, list[list[float]], str]:
@@ -85,3 +51,6 @@ def build_audio_demo(model: str | Path, device: str | int | None = None) -> Any:
                 segments = gr.Dataframe(headers=["start (s)", "end (s)", "peak", "mean"], label="segments")
                 button.click(run, inputs=source, outputs=[clip, plot, segments, status], api_name=f"{tab.lower()}")
     return demo
+
+
+__all__ = ["build_audio_demo"]
