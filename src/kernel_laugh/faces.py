@@ -12,6 +12,7 @@ already face crops, so training on them needs no detector.
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -36,7 +37,7 @@ class FaceDetector(Protocol):
 
 def _cascade_path(name: str) -> str:
     try:
-        import cv2
+        import cv2  # optional extra: `faces` (opencv-python-headless)
     except ImportError:
         raise KernelLaughError("face detection needs OpenCV: pip install 'kernel-laugh[faces]' "
                                "(opencv-python-headless>=4.8,<5)") from None
@@ -63,7 +64,7 @@ class HaarFaceDetector:
     def __init__(self, cascade: str = DEFAULT_CASCADE, scale_factor: float = 1.1, min_neighbors: int = 5,
                  min_size: int = 24, max_side: int = 800):
         path = _cascade_path(cascade)  # first: a missing OpenCV or cascade gets a one-line error
-        import cv2
+        import cv2  # optional extra: `faces` (opencv-python-headless)
 
         self._cv2 = cv2
         self._cascade = cv2.CascadeClassifier(path)
@@ -98,15 +99,10 @@ class HaarFaceDetector:
                 for box, s in zip(boxes, scores)]
 
 
-_default: HaarFaceDetector | None = None
-
-
+@functools.cache
 def default_detector() -> HaarFaceDetector:
-    """A shared ``HaarFaceDetector`` (loading the cascade takes a moment)."""
-    global _default
-    if _default is None:
-        _default = HaarFaceDetector()
-    return _default
+    """A shared ``HaarFaceDetector`` (loading the cascade takes a moment; ``detect`` is thread-safe)."""
+    return HaarFaceDetector()
 
 
 def expand_box(box: Box, size: tuple[int, int], margin: float = 0.2) -> Box:

@@ -369,8 +369,6 @@ def plan_space_upload(space_dir: str | Path, repo_id: str, model_id: str) -> Spa
 def push_space(space_dir: str | Path, repo_id: str, model_id: str, *, private: bool = False) -> str:
     """Upload the self-contained Space built from ``space_dir`` (``plan_space``) in one commit and point it at
     ``model_id`` through the ``KERNEL_LAUGH_MODEL`` variable, which ``space/app.py`` reads. Returns the Space URL."""
-    from huggingface_hub import CommitOperationAdd
-
     upload = plan_space_upload(space_dir, repo_id, model_id)
     api = _api(require_token())
     with _hub_errors(f"uploading the Space to {repo_id}"):

@@ -219,7 +219,7 @@ def write_soundtrack_video(path: str | Path, samples: np.ndarray, sr: int = SAMP
 def mux_audio(container, stream, samples: np.ndarray, sr: int) -> None:
     """Encode mono float ``samples`` (N,) at ``sr`` Hz into the audio ``stream`` of an open PyAV output
     ``container`` (one encoder frame at a time), then flush the encoder."""
-    import av
+    import av  # optional extra: the `video` extra (PyAV)
 
     step = stream.codec_context.frame_size or 1024
     for i in range(0, len(samples), step):

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 # The package's markdown table and number format (report.py's), so fusion reports read like every other report.
-from kernel_laugh.report import _fmt, _table
+from kernel_laugh.results import format_number, markdown_table
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def comparison_tables(results: dict[str, Any]) -> str:
                      alls.get("f1"), alls.get("ece")])
     m = results["equal_weight_mean"]
     rows.append(["equal-weight mean of available experts", "100%", m.get("roc_auc"), m.get("pr_auc"), m.get("f1"), m.get("ece")])
-    lines += [_table(["model", "steps", "ROC AUC", "PR AUC", "F1", "ECE"], rows), ""]
+    lines += [markdown_table(["model", "steps", "ROC AUC", "PR AUC", "F1", "ECE"], rows), ""]
     best = results.get("best_single_expert")
     lines.append(f"Fused minus the best single expert ({best}, all steps), ROC AUC: "
                  f"{_diff(results.get('fused_minus_best_expert'))}; fused minus the equal-weight mean: "
@@ -47,14 +47,14 @@ def comparison_tables(results: dict[str, Any]) -> str:
                for e, r in results.get("fused_without", {}).items()]
     if removed:
         lines += ["Fused with one modality removed (its expert treated as missing everywhere):", "",
-                  _table(["model", "ROC AUC", "best remaining expert", "fused minus it (ROC AUC)"], removed), ""]
+                  markdown_table(["model", "ROC AUC", "best remaining expert", "fused minus it (ROC AUC)"], removed), ""]
     pattern_rows = [[r["group"], r["support"], r.get("groups"), r.get("roc_auc"), r.get("f1")]
                     for r in results["by_availability"]["fused"]]
     lines += ["Fused model by availability pattern (which experts had input at the step):", "",
-              _table(["available", "steps", "clips", "ROC AUC", "F1"], pattern_rows), ""]
+              markdown_table(["available", "steps", "clips", "ROC AUC", "F1"], pattern_rows), ""]
     s = results["segments"]
-    lines.append(f"Segments: F1 {_fmt(s['segment_f1'])} (precision {_fmt(s['segment_precision'])}, recall "
-                 f"{_fmt(s['segment_recall'])}; {s['matched_segments']} of {s['true_segments']} labelled segments found, "
+    lines.append(f"Segments: F1 {format_number(s['segment_f1'])} (precision {format_number(s['segment_precision'])}, recall "
+                 f"{format_number(s['segment_recall'])}; {s['matched_segments']} of {s['true_segments']} labelled segments found, "
                  f"{s['predicted_segments']} predicted); {s['rule']}.")
     lines += ["", f"Intervals: {results['ci_method']}"]
     return "\n".join(lines)
@@ -94,7 +94,7 @@ def render_fusion_card(config: dict[str, Any], results: dict[str, Any] | None, m
               "training steps), flagged 'no evidence'. The experts are frozen; the gate was trained on their "
               "outputs on videos they did not train on, with modality dropout (ModDrop, Neverova et al. 2016).", "",
               "## Experts", "",
-              _table(["modality", "model", "revision", "laughter class", "region", "trained on"],
+              markdown_table(["modality", "model", "revision", "laughter class", "region", "trained on"],
                     [[e["modality"], e["model"], e.get("revision"), e.get("positive_label"), e.get("region"),
                       _trained_on(e)] for e in experts]), "",
               "A different revision of an expert at load time is a warning (an error with `--strict`): the calibration "

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from kernel_laugh.plots import plt
+from kernel_laugh.plots import new_figure
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def fusion_timeline_figure(times: np.ndarray, experts: list[str], probabilities:
 
     times (T,), probabilities / available / weights (T, E), fused / no_evidence (T,)."""
     step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
-    fig, axes = plt.subplots(3, 1, figsize=(10, 6.4), sharex=True, gridspec_kw={"height_ratios": [1.2, 0.8, 1.0]})
+    fig, axes = new_figure(3, 1, figsize=(10, 6.4), sharex=True, gridspec_kw={"height_ratios": [1.2, 0.8, 1.0]})
     ax = axes[0]
     for j, e in enumerate(experts):
         colour = COLOURS.get(e, f"C{j}")
