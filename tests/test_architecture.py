@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "kernel_laugh.cli": ENTRY,
     "kernel_laugh.demo": ENTRY,
     "kernel_laugh.audio.demo": ENTRY,
+    "kernel_laugh.fusion.demo": ENTRY,
     # the Space's work without gradio (testable without a server): services.
     "kernel_laugh.demo_service": SERVICES,
     "kernel_laugh.audio.demo_service": SERVICES,

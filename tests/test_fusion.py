@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -349,3 +350,31 @@ def test_fusion_sample_preset_wires_sample_experts_and_gate_all_synthetic(tiny_m
     card = (out / "README.md").read_text()
     assert "SYNTHETIC" in card and "- synthetic" in card
     assert json.loads((out / "eval_results.json").read_text())["synthetic"] is True
+
+
+def test_the_space_serves_a_fusion_folder_through_the_timeline_api(fused_dir, video_dataset):
+    """`kernel-laugh demo runs/fusion` / the Space: build_demo hands a fusion folder to its own page, whose
+    /timeline API returns the figure, the fused segments, both CSVs and the summary; no upload is one line."""
+    import socket
+
+    from gradio_client import Client, handle_file
+
+    from kernel_laugh.demo import build_demo, launch_kwargs
+
+    demo = build_demo(fused_dir)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        plot, segments, files, summary = client.predict(handle_file(str(video_dataset / "clip1.mp4")),
+                                                        api_name="/timeline")
+        assert plot.endswith(".png") and sorted(Path(f).name for f in files) == ["segments.csv", "timeline.csv"]
+        assert segments["headers"] == ["start (s)", "end (s)", "peak", "mean"] and "clip1.mp4: 16 steps" in summary
+        timeline = (Path(files[0]) if files[0].endswith("timeline.csv") else Path(files[1])).read_text().splitlines()
+        assert len(timeline) == 17  # header + one row per 0.5 s step of the 8 s clip
+        with pytest.raises(Exception, match="No video yet"):
+            client.predict(None, api_name="/timeline")
+    finally:
+        demo.close()

@@ -44,6 +44,8 @@ from kernel_laugh.demo_service import (
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.face_expressions import label_colour
 from kernel_laugh.frame_regions import WHOLE_FRAME
+from kernel_laugh.fusion.artefact import is_fusion_folder
+from kernel_laugh.fusion.demo import build_fusion_demo
 from kernel_laugh.live_stream import LiveSession
 from kernel_laugh.readers.images import IMAGE_EXTENSIONS
 from kernel_laugh.uploads import MAX_UPLOAD, upload_path
@@ -134,6 +136,8 @@ def build_demo(model: str | Path | DemoApp, examples_dir: str | Path | None = No
                device: str | int | None = None) -> gr.Blocks:
     """The whole app for ``model`` (a folder or Hub id, or a ready ``DemoApp``). Queueing is configured;
     the caller launches it (``launch_kwargs()`` holds the settings the Space uses)."""
+    if not isinstance(model, DemoApp) and is_fusion_folder(model):  # a gated fusion: experts, gate, fused line
+        return build_fusion_demo(model, device=device)
     if not isinstance(model, DemoApp) and is_audio_model(model):  # an audio expert: sound and soundtrack tabs
         return build_audio_demo(model, device=device)
     app = model if isinstance(model, DemoApp) else DemoApp(model, device=device)
