@@ -71,9 +71,15 @@ def test_every_command_and_flag_in_the_readme_code_exists():
     assert checked >= 20  # the README's examples really were found
 
 
+def _script_options() -> set[str]:
+    """Flags the scripts/ entry points and benchmarks define (their argparse calls, read from the source)."""
+    pattern = re.compile(r"add_argument\(\s*[\"'](--[\w-]+)")
+    return {f for path in (ROOT / "scripts").glob("*.py") for f in pattern.findall(path.read_text())}
+
+
 def test_every_flag_mentioned_in_the_readme_exists_somewhere():
     known = set().union(*(_options(p) for p in _commands().values()), _options(build_parser()), OTHER_TOOLS,
-                        _space_app_options())
+                        _space_app_options(), _script_options())
     unknown = sorted(set(FLAG.findall(README)) - known)
     assert unknown == []
 
