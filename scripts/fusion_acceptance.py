@@ -25,9 +25,9 @@ import json
 import time
 from pathlib import Path
 
+from kernel_laugh.config import FuseTrainConfig
 from kernel_laugh.fusion.commands import fuse_train
 from kernel_laugh.fusion.sample import train_sample_experts, write_fusion_sample
-from kernel_laugh.fusion.training import FuseTrainConfig
 
 
 def acceptance(results: dict) -> dict:

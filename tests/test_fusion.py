@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from kernel_laugh.config import FuseTrainConfig
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.fusion.gate import GatedFusion
 from kernel_laugh.fusion.steps import ExpertSteps
-from kernel_laugh.fusion.training import FuseTrainConfig, drop_modalities, fit_gate, split_clips
+from kernel_laugh.fusion.training import drop_modalities, fit_gate, split_clips
 
 EXPERTS = ("brain", "face", "audio")
 QUALITY = ("face.box_area", "audio.loudness_db")

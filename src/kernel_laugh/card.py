@@ -162,69 +162,11 @@ def card_metadata(results: EvalResults, training_args: dict[str, Any], card: Car
 
 # ---- the body's pieces --------------------------------------------------------------------------------
 
-_TEXT: dict[str, dict[str, Any]] = {
-    "laughter": {
-        "title": "laughter vs non-laughter from Kernel Flow brain renders",
-        "summary": "Labels a render of Kernel Flow TD-fNIRS brain activity (a grey 3-D cortex with coloured activation "
-                   "blobs, as shown in the podcast video) as **laughter** or **non-laughter**.",
-        "direct_use": "Research and demonstrations of decoding a behaviour from visualised brain activity: labelling, "
-                      "frame by frame, renders made the same way as the training data (same visualisation software, "
-                      "colour map, camera angle and crop), for example to draw a laughter timeline over a recording.",
-        "out_of_scope": [
-            "Any medical, clinical or diagnostic use. This is not a medical device, and it reads a picture of a "
-            "visualisation, not the fNIRS signal.",
-            "Lie detection, or judging a person's honesty, sincerity, mood or mental state.",
-            "Renders from other software, colour maps, camera angles or crops, or of other people's brains, without "
-            "validating on them first.",
-        ],
-        "risks": [
-            "The original recordings show one person in one setting (a laughter clip and a non-laughter clip of a "
-            "podcast host): the model may learn that person's, that session's or that renderer's patterns rather "
-            "than laughter in general.",
-            "Labels come from which clip a frame belongs to, not from a moment-by-moment annotation; frames at the "
-            "edges of an episode can be mislabelled.",
-            "TD-fNIRS measures slow haemodynamic changes (seconds), so a frame reflects activity that lags behind "
-            "the laugh.",
-        ],
-        "example": "frame.png",
-    },
-    "emotion": {
-        "title": "facial expression",
-        "summary": "Labels the facial expression in a face image.",
-        "direct_use": "Research, teaching and demos of facial-expression recognition on face crops like the training "
-                      "images, for example counting expressions over a video.",
-        "out_of_scope": [
-            "Inferring what a person feels: a facial expression is not a reliable read-out of an inner emotion.",
-            "Emotion recognition in workplaces and schools, which the EU AI Act prohibits (Article 5), and any "
-            "surveillance or policing use.",
-            "Lie detection, and medical or psychological diagnosis.",
-        ],
-        "risks": [
-            "Accuracy differs between groups of people (age, skin tone, gender, culture): the smile-vs-neutral project "
-            "this grew from measured 0.84 accuracy on elderly faces against 0.99 on adults. Check the subgroup table "
-            "when there is one, and evaluate on your own population.",
-            "Posed or acted expressions (most public datasets) look different from spontaneous ones.",
-            "Public expression datasets have noisy labels: on FER2013, human accuracy is about 65%.",
-        ],
-        "example": "face.png",
-    },
-    "generic": {
-        "title": "image classifier",
-        "summary": "Labels an image as one of its classes.",
-        "direct_use": "Research and demos on images like those it was trained on.",
-        "out_of_scope": ["Any medical, diagnostic or lie-detection use."],
-        "risks": ["The model has only seen the training data's kind of image; other sources can fail silently."],
-        "example": "image.png",
-    },
-}
-_COMMON_OUT_OF_SCOPE = ("Decisions about people (hiring, education, insurance, credit, policing, surveillance), and use "
-                        "on recordings of people who have not consented.")
-_RECOMMENDATIONS = [
-    "Validate on data from your own setting before relying on the model, with intervals and, where people differ, "
-    "per subgroup.",
-    "Keep a person in the loop; use the scores, or a threshold chosen for your own costs of errors, rather than the "
-    "top label alone.",
-]
+# What each kind of model is called and which example file its snippets open; the prose about each kind (what it
+# does, its uses, its risks) is in the template, model_card.md.
+_TASK_TITLES = {"laughter": "laughter vs non-laughter from Kernel Flow brain renders", "emotion": "facial expression",
+                "generic": "image classifier"}
+_EXAMPLE_IMAGES = {"laughter": "frame.png", "emotion": "face.png", "generic": "image.png"}
 # Settings that do not change the model (paths, logging, checkpoint bookkeeping) stay out of the card's table.
 _SETTINGS_SKIPPED = {"output_dir", "resume_from_checkpoint", "num_workers", "dataset", "image_column", "label_column",
                      "max_corrupt_fraction", "sample_image_size", "report_to", "checkpoint_steps", "keep_checkpoints"}
@@ -403,7 +345,7 @@ def _risks(results: EvalResults, task: str) -> list[str]:
             + (": read the 95% intervals, not only the point values." if results.get("ci_method") else
                ", and no intervals were computed: treat small differences as noise."))
     synthetic = ["Trained on SYNTHETIC data: a demonstration of the pipeline, not a model of anything real."]
-    return [*_TEXT[task]["risks"], size, *(synthetic if results.get("synthetic") else [])]
+    return [size, *(synthetic if results.get("synthetic") else [])]  # after the template's risks of the model's kind
 
 
 def _training_data(results: EvalResults, card: CardConfig) -> str:
@@ -471,10 +413,9 @@ def render_card(results: EvalResults, training_args: dict[str, Any], model_confi
     names = list(results["label_names"])
     synthetic = bool(results.get("synthetic"))
     task = _task(names)
-    text = _TEXT[task]
     arch = model.get("architecture") or model_config.get("architecture", "model")
     metadata = card_metadata(results, training_args, card)
-    task_title = text["title"] if task != "emotion" else f"{text['title']}, {len(names)} classes"
+    task_title = _TASK_TITLES[task] + (f", {len(names)} classes" if task == "emotion" else "")
     # Without a Hub id the snippets load the folder the card sits in, as ".": never the training machine's path,
     # which would point nowhere once the folder is copied elsewhere.
     local_ref = "."
@@ -493,7 +434,7 @@ def render_card(results: EvalResults, training_args: dict[str, Any], model_confi
         "card_data": metadata.to_yaml(),
         "title": card.model_id or f"kernel-laugh {arch}: {task_title}",
         "synthetic": synthetic, "synthetic_warning": SYNTHETIC_WARNING,
-        "summary": text["summary"] + ("" if task == "laughter" else f" Classes: {', '.join(names)}."),
+        "task": task, "classes_sentence": "" if task == "laughter" else f" Classes: {', '.join(names)}.",
         "description": (f"A timm `{arch}` image classifier trained with [kernel-laugh]({REPO_URL}) and saved in timm's "
                         "Hub format (`config.json` + `model.safetensors`, no pickle), so it loads with `transformers` "
                         "(`pipeline`, `AutoModelForImageClassification`) and with `timm`, without custom code."),
@@ -501,13 +442,10 @@ def render_card(results: EvalResults, training_args: dict[str, Any], model_confi
         "repo_url": REPO_URL,
         "model_url": f"https://huggingface.co/{card.model_id}" if card.model_id else "",
         "dataset_url": f"https://huggingface.co/datasets/{card.dataset_id}" if card.dataset_id else "",
-        "direct_use": text["direct_use"],
-        "out_of_scope": [*text["out_of_scope"], _COMMON_OUT_OF_SCOPE],
         "risks": _risks(results, task),
-        "recommendations": _RECOMMENDATIONS,
         "model_ref": model_ref, "local_folder": not card.model_id,
         "timm_ref": f"hf-hub:{card.model_id}" if card.model_id else f"local-dir:{local_ref}",
-        "example_image": text["example"], "num_classes": len(names),
+        "example_image": _EXAMPLE_IMAGES[task], "num_classes": len(names),
         "threshold": threshold, "positive_label": positive,
         "negative_label": next((n for n in names if n != positive), "other") if binary else "other",
         "threshold_text": _threshold_text(threshold, positive),

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, get_type_hints
 
 from kernel_laugh import REPO_URL, __version__
-from kernel_laugh.config import (PRESETS, CardConfig, CompareConfig, DataConfig, EvalConfig, HubConfig, LRFindConfig,
-                                 ModelConfig, TrainConfig, add_dataclass_arguments, apply_preset, from_namespace,
-                                 load_config_file)
+from kernel_laugh.config import (PRESETS, REGIONS, CardConfig, CompareConfig, DataConfig, EvalConfig, FuseTrainConfig,
+                                 HubConfig, LRFindConfig, ModelConfig, TrainConfig, add_dataclass_arguments,
+                                 apply_preset, from_namespace, load_config_file)
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.results import format_interval
 
@@ -440,8 +440,6 @@ def cmd_audio_zero_shot(args: argparse.Namespace) -> int:
 
 
 def _fuse_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from kernel_laugh.fusion.training import FuseTrainConfig  # lazy: loads when the command runs
-
     p = sub.add_parser("fuse-train", help="train a gate over brain / face / audio experts: a fusion model folder",
                        description="Run two or more frozen experts (--brain, --face, --audio) once over every video of "
                        "--dataset (videos with labels.csv, which the experts did not train on), split the videos into "
@@ -461,7 +459,6 @@ def _fuse_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
 
 def cmd_fuse_train(args: argparse.Namespace) -> int:
     from kernel_laugh.fusion.commands import fuse_train, headline  # lazy: loads when the command runs
-    from kernel_laugh.fusion.training import FuseTrainConfig  # lazy: loads when the command runs
     from kernel_laugh.outputs import check_output_dir  # lazy: loads when the command runs
 
     _quiet_transformers()
@@ -483,8 +480,6 @@ def cmd_fuse_train(args: argparse.Namespace) -> int:
 
 def _add_video_parsers(sub: argparse._SubParsersAction) -> None:
     """``frames`` and ``timeline``: video → labelled ImageFolder, and video → laughter timeline."""
-    from kernel_laugh.video import REGIONS  # lazy: loads when the command runs
-
     def crop_options(p: argparse.ArgumentParser) -> None:
         g = p.add_mutually_exclusive_group()
         g.add_argument("--crop", metavar="X,Y,W,H", help="crop every frame to this box (pixels of the frame as "

@@ -318,9 +318,54 @@ PRESETS: dict[str, dict[str, Any]] = {
 # class there is one clip), so near-identical neighbouring frames never sit on both sides.
 PRESETS["kernel-laughter"] = dict(PRESETS["brain"], dataset="evdev3/kernel-neural-data", architecture="resnet18.tv_in1k",
                                   group_column="block:20", dataset_id="evdev3/kernel-neural-data")
+
+
+# Named crops of the original 3840x2160 podcast frames, (x, y, w, h) in pixels, scaled to a frame's size when
+# used (video.region_box): the brain render's panel and the person. `frames` / `timeline` --region take these.
+REGIONS: dict[str, tuple[int, int, int, int]] = {"brain": (1900, 600, 1050, 800), "person": (500, 0, 1300, 2160)}
+
+# The gated fusion (kernel_laugh.fusion): the experts it knows, in the order of their columns (a fourth, e.g.
+# pose, is appended here), the time grid they are read on, and the width of the gate's hidden layer.
+MODALITIES: tuple[str, ...] = ("brain", "face", "audio")
+FUSION_GRID_HZ = 2.0
+FUSION_GATE_HIDDEN = 16
+
+
+@dataclass
+class FuseTrainConfig:
+    """``kernel-laugh fuse-train``: the experts, the data, the split and the gate's training."""
+
+    brain: str | None = field(default=None, metadata={"help": "Brain-render expert: model folder or Hub id (its 'laughter' class is the signal)."})
+    face: str | None = field(default=None, metadata={"help": "Face-expression expert: model folder or Hub id, run on the main face of the person region."})
+    audio: str | None = field(default=None, metadata={"help": "Audio expert: model folder or Hub id, run on the soundtrack."})
+    brain_label: str | None = field(default=None, metadata={"help": "The brain expert's class that means laughter (default: 'laughter')."})
+    face_label: str | None = field(default=None, metadata={"help": "The face expert's class that means laughter (default: 'happy', else 'smile', else 'laughter')."})
+    audio_label: str | None = field(default=None, metadata={"help": "The audio expert's class that means laughter (default: 'laughter')."})
+    dataset: str | None = field(default=None, metadata={"help": "Folder of videos with labels.csv (start,end,label[,video]: the format `frames` takes), "
+                                                         "videos the experts did NOT train on; split by video into gate-train / validation / test."})
+    output_dir: str = field(default="runs/fusion", metadata={"help": "Folder for the fusion model (config.json, model.safetensors, README.md, eval_results.json)."})
+    grid_hz: float = field(default=FUSION_GRID_HZ, metadata={"help": "Time steps per second at which every expert is read."})
+    val_fraction: float = field(default=0.2, metadata={"help": "Share of the steps (in whole videos) for validation (early stopping, temperature, threshold)."})
+    test_fraction: float = field(default=0.3, metadata={"help": "Share of the steps (in whole videos) held out for the test results."})
+    split_seed: int = field(default=0, metadata={"help": "Seed of the video split."})
+    epochs: int = field(default=60, metadata={"help": "Passes over the gate's training steps."})
+    batch_size: int = field(default=256, metadata={"help": "Steps per optimiser step."})
+    learning_rate: float = field(default=1e-2, metadata={"help": "AdamW learning rate of the gate and calibration."})
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay."})
+    modality_dropout: float = field(default=0.3, metadata={"help": "Probability of hiding each available expert at each training step (ModDrop); 0 = off."})
+    hidden: int = field(default=FUSION_GATE_HIDDEN, metadata={"help": "Width of the gate's hidden layer."})
+    seed: int = field(default=0, metadata={"help": "Seed of the gate's weights, batch order and modality dropout."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace a fusion model already in --output-dir."})
+
+    def experts(self) -> dict[str, str]:
+        """The experts given, ``{modality: model}``, in ``MODALITIES`` order."""
+        return {m: ref for m in MODALITIES if (ref := getattr(self, m))}
+
+
 # Face expressions: FER2013's 48x48 grey faces and UTKFace's small colour crops, upsampled to the backbone's 224 px,
 # the whole face kept (squash, no centre crop), ImageNet weights. Faces may be flipped ('faces' augmentation). The
 # dataset defaults are the public files' usual names; --dataset points elsewhere.
+
 _FACES = dict(pretrained=True, image_size=224, crop_pct=1.0, crop_mode="squash", augmentation="faces", epochs=10,
               batch_size=64, learning_rate=1e-3, backbone_lr_scale=0.1, freeze_epochs=1)
 # FER2013 and emotion6 are multi-class: no positive class (precision, recall and F1 are macro averages).

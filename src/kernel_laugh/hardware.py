@@ -8,10 +8,8 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # imported where used: video decoding asks about CPUs without loading torch
-    import torch
+import torch
 
 
 # oneDNN instruction-set caps (ONEDNN_MAX_CPU_ISA) below its native bf16 kernels.
@@ -34,8 +32,6 @@ def cpu_has_native_bf16() -> bool:
 
 def native_bf16(device: torch.device | str) -> bool:
     """Whether bf16 autocast is faster than fp32 on ``device`` ("cpu", "cuda", "cuda:1"...)."""
-    import torch  # lazy: only device questions need torch; frame decoding asks about CPUs without loading it
-
     kind = torch.device(device).type
     if kind == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -44,8 +40,6 @@ def native_bf16(device: torch.device | str) -> bool:
 
 def training_device() -> torch.device:
     """The device Accelerate will train on in this process (a GPU if there is one, else the CPU)."""
-    import torch  # lazy: only device questions need torch; frame decoding asks about CPUs without loading it
-
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 

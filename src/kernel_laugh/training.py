@@ -380,7 +380,8 @@ def _fit(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, c
                 else Progress(layout=layout, run_id=uuid.uuid4().hex, settings=settings))
     if accelerator.is_main_process:
         write_run_id(out / STATE_DIR, progress.run_id or "")  # this folder now belongs to this run
-        write_text_atomic(out / "training_args.json", json.dumps(_config_dict(data_cfg, model_cfg, train_cfg), indent=2) + "\n")
+        write_text_atomic(out / "training_args.json", json.dumps(_training_args(data_cfg, model_cfg, train_cfg, card_cfg),
+                                                                 indent=2) + "\n")
     # Trackers (--report-to) log on the main process only; hyperparameters as flat strings/numbers.
     accelerator.init_trackers("kernel-laugh", config=_flat_hparams(data_cfg, model_cfg, train_cfg))
 
@@ -547,6 +548,14 @@ def _finish(accelerator, model, test_dl, data: PreparedData, out: Path, progress
     return results
 
 
+def _training_args(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig,
+                   card_cfg: CardConfig | None) -> dict[str, Any]:
+    """training_args.json: the settings by section and the environment. CardConfig too: `kernel-laugh push`
+    re-renders the card for the repo and needs the run's license / dataset id."""
+    env = {"python": platform.python_version(), "torch": torch.__version__}
+    return _config_dict(data_cfg, model_cfg, train_cfg, card_cfg or CardConfig()) | {"environment": env}
+
+
 def _write_outputs(out: Path, results: dict[str, Any], data_cfg: DataConfig, model_cfg: ModelConfig,
                    train_cfg: TrainConfig, card_cfg: CardConfig) -> None:
     save_results(results, out / RESULTS_NAME)
@@ -554,9 +563,6 @@ def _write_outputs(out: Path, results: dict[str, Any], data_cfg: DataConfig, mod
     if results.get("roc_curve"):
         save_figure(roc_figure(results), out / "roc_curve.png")
     write_report(results, out / REPORT_DIR)  # eval/report.md + plots, the same as `kernel-laugh evaluate` writes
-    env = {"python": platform.python_version(), "torch": torch.__version__}
-    # CardConfig too: `kernel-laugh push` re-renders the card for the repo and needs the run's license / dataset id.
-    training_args = _config_dict(data_cfg, model_cfg, train_cfg, card_cfg) | {"environment": env}
-    write_text_atomic(out / "training_args.json", json.dumps(training_args, indent=2) + "\n")
+    training_args = json.loads((out / "training_args.json").read_text())  # written once, when the run started
     model_config = json.loads((out / "config.json").read_text())
     write_text_atomic(out / "README.md", render_card(results, training_args, model_config, card_cfg))

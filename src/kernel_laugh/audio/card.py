@@ -1,6 +1,7 @@
 """The audio expert's parts of the model card: what it hears (sampling rate, windows, the sounds), how to run it
-(``pipeline("audio-classification")``), and its own uses and risks. ``card.render_card`` merges these values
-into the shared template when the results say ``modality: audio``."""
+(``pipeline("audio-classification")``). ``card.render_card`` merges these values into the shared template when
+the results say ``modality: audio``; the prose about audio models' uses and risks is in the template (``task``
+``audio``)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,6 @@ from typing import Any
 
 from kernel_laugh import REPO_URL
 
-_AUDIO_TEXT = {
-    "summary": "Labels each short window of a sound recording (or of a video's soundtrack) as **laughter** or "
-               "**non-laughter**.",
-    "direct_use": "Research and demonstrations of laughter detection in recordings like the training data, for "
-                  "example a laughter timeline over a podcast's soundtrack (`kernel-laugh timeline`).",
-    "out_of_scope": ["Judging a person's mood, honesty or mental state from their laughter.",
-                     "Covert monitoring or surveillance of people's conversations."],
-    "risks": ["Laughter varies with people, languages and cultures, and recordings with microphones, rooms and "
-              "codecs: a model trained on one kind of recording can miss or invent laughter in another.",
-              "Windows are classified on their own: a laugh cut by a window's edge, or buried under speech or "
-              "music, scores lower than a clear one."],
-}
 
 
 def audio_card_values(results: dict[str, Any], model: dict[str, Any], model_config: dict[str, Any],
@@ -53,7 +42,8 @@ def audio_card_values(results: dict[str, Any], model: dict[str, Any], model_conf
         "card_data": metadata.to_yaml(),
         "title": values["title"].replace("image classifier", "audio classifier") if "kernel-laugh" not in values["title"]
         else f"kernel-laugh audio expert ({arch}): laughter vs non-laughter from sound",
-        "summary": _AUDIO_TEXT["summary"] + ("" if set(names) == {"laughter", "non-laughter"} else f" Classes: {', '.join(names)}."),
+        "task": "audio",  # the template's prose about audio models (summary, uses, risks)
+        "classes_sentence": "" if set(names) == {"laughter", "non-laughter"} else f" Classes: {', '.join(names)}.",
         "description": (f"A transformers `ASTForAudioClassification` (Audio Spectrogram Transformer, Gong et al. 2021) "
                         f"trained with [kernel-laugh]({REPO_URL}) and saved as `config.json` + `model.safetensors` + "
                         "`preprocessor_config.json` (no pickle), so it loads with `pipeline(\"audio-classification\")` "
@@ -66,9 +56,7 @@ def audio_card_values(results: dict[str, Any], model: dict[str, Any], model_conf
                     "**Fine-tuned from:** no pretrained weights (trained from random initialisation)",
                     f"**Input:** {window:g} s of mono audio at {sr} Hz",
                     f"**Output:** one probability per class (softmax over {len(names)} logits)"] + values["details"][-2:],
-        "direct_use": _AUDIO_TEXT["direct_use"],
-        "out_of_scope": [*_AUDIO_TEXT["out_of_scope"], *values["out_of_scope"][-1:]],
-        "risks": [*_AUDIO_TEXT["risks"], size, *(values["risks"][-1:] if results.get("synthetic") else [])],
+        "risks": [size, *(values["risks"][-1:] if results.get("synthetic") else [])],
         "synthetic_warning": ("**SYNTHETIC data.** This model was trained and evaluated on the SYNTHETIC sound sample that "
                               "kernel-laugh generates (procedural laughter bursts against babble, tones, chords, noise and "
                               "silence). Its numbers show that the pipeline works; they say nothing about real laughter."),

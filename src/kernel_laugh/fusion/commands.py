@@ -16,6 +16,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from kernel_laugh.config import FuseTrainConfig
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.fusion.artefact import build_config, load_fusion, save_fusion
 from kernel_laugh.fusion.card import render_fusion_card, render_fusion_report
@@ -23,7 +24,7 @@ from kernel_laugh.fusion.evaluation import Hysteresis, assess
 from kernel_laugh.fusion.experts import ExpertSpec, load_experts, run_experts
 from kernel_laugh.fusion.steps import ExpertSteps
 from kernel_laugh.fusion.timeline import load_runners
-from kernel_laugh.fusion.training import FuseTrainConfig, fit_gate, split_clips
+from kernel_laugh.fusion.training import fit_gate, split_clips
 from kernel_laugh.outputs import check_output_dir, clear_run, write_text_atomic
 from kernel_laugh.readers.frames import find_videos
 from kernel_laugh.readers.segments import load_segments

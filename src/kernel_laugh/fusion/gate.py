@@ -30,12 +30,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from kernel_laugh.config import FUSION_GATE_HIDDEN
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.fusion.steps import ExpertSteps
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_HIDDEN = 16
+DEFAULT_HIDDEN = FUSION_GATE_HIDDEN
 
 
 @dataclass

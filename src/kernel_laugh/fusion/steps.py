@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernel_laugh.config import FUSION_GRID_HZ, MODALITIES
 from kernel_laugh.errors import KernelLaughError
 
 logger = logging.getLogger(__name__)
 
-# The experts the gate knows, in the order their columns appear. A fourth (e.g. pose) is appended here.
-MODALITIES: tuple[str, ...] = ("brain", "face", "audio")
-DEFAULT_GRID_HZ = 2.0
+DEFAULT_GRID_HZ = FUSION_GRID_HZ
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,47 +25,16 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from kernel_laugh.config import TrainConfig
+from kernel_laugh.config import FuseTrainConfig, TrainConfig
 from kernel_laugh.data import split_indices
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.fusion.batches import StepArrays, stack_steps
-from kernel_laugh.fusion.gate import DEFAULT_HIDDEN, GatedFusion
-from kernel_laugh.fusion.steps import DEFAULT_GRID_HZ, ExpertSteps
+from kernel_laugh.fusion.gate import GatedFusion
+from kernel_laugh.fusion.steps import ExpertSteps
 from kernel_laugh.metrics import fit_temperature
 from kernel_laugh.training import make_accelerator
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class FuseTrainConfig:
-    """``kernel-laugh fuse-train``: the experts, the data, the split and the gate's training."""
-
-    brain: str | None = field(default=None, metadata={"help": "Brain-render expert: model folder or Hub id (its 'laughter' class is the signal)."})
-    face: str | None = field(default=None, metadata={"help": "Face-expression expert: model folder or Hub id, run on the main face of the person region."})
-    audio: str | None = field(default=None, metadata={"help": "Audio expert: model folder or Hub id, run on the soundtrack."})
-    brain_label: str | None = field(default=None, metadata={"help": "The brain expert's class that means laughter (default: 'laughter')."})
-    face_label: str | None = field(default=None, metadata={"help": "The face expert's class that means laughter (default: 'happy', else 'smile', else 'laughter')."})
-    audio_label: str | None = field(default=None, metadata={"help": "The audio expert's class that means laughter (default: 'laughter')."})
-    dataset: str | None = field(default=None, metadata={"help": "Folder of videos with labels.csv (start,end,label[,video]: the format `frames` takes), "
-                                                         "videos the experts did NOT train on; split by video into gate-train / validation / test."})
-    output_dir: str = field(default="runs/fusion", metadata={"help": "Folder for the fusion model (config.json, model.safetensors, README.md, eval_results.json)."})
-    grid_hz: float = field(default=DEFAULT_GRID_HZ, metadata={"help": "Time steps per second at which every expert is read."})
-    val_fraction: float = field(default=0.2, metadata={"help": "Share of the steps (in whole videos) for validation (early stopping, temperature, threshold)."})
-    test_fraction: float = field(default=0.3, metadata={"help": "Share of the steps (in whole videos) held out for the test results."})
-    split_seed: int = field(default=0, metadata={"help": "Seed of the video split."})
-    epochs: int = field(default=60, metadata={"help": "Passes over the gate's training steps."})
-    batch_size: int = field(default=256, metadata={"help": "Steps per optimiser step."})
-    learning_rate: float = field(default=1e-2, metadata={"help": "AdamW learning rate of the gate and calibration."})
-    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay."})
-    modality_dropout: float = field(default=0.3, metadata={"help": "Probability of hiding each available expert at each training step (ModDrop); 0 = off."})
-    hidden: int = field(default=DEFAULT_HIDDEN, metadata={"help": "Width of the gate's hidden layer."})
-    seed: int = field(default=0, metadata={"help": "Seed of the gate's weights, batch order and modality dropout."})
-    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace a fusion model already in --output-dir."})
-
-    def experts(self) -> dict[str, str]:
-        """The experts given, ``{modality: model}``, in ``MODALITIES`` order."""
-        return {m: ref for m in ("brain", "face", "audio") if (ref := getattr(self, m))}
 
 
 def split_clips(steps: list[ExpertSteps], cfg: FuseTrainConfig) -> dict[str, list[ExpertSteps]]:

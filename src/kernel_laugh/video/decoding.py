@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from kernel_laugh.config import REGIONS
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.readers import frames
 from kernel_laugh.readers.frames import (  # re-exported (__all__): the one frame reader
@@ -29,7 +30,6 @@ logger = logging.getLogger(__name__)
 # Named crops in the original project's 3840x2160 frames (rows 600:1400, columns 1900:2950 for the brain render;
 # columns 500:1800 at full height for the person), scaled to the actual frame size.
 REFERENCE_SIZE = (3840, 2160)
-REGIONS: dict[str, Box] = {"brain": (1900, 600, 1050, 800), "person": (500, 0, 1300, 2160)}
 
 
 def region_box(name: str, width: int, height: int) -> Box:
