@@ -160,7 +160,7 @@ def test_same_probabilities_through_predict_evaluate_and_the_space(sharp_model, 
     from kernel_laugh.demo_service import DemoApp
     from kernel_laugh.evaluation import predict_probs
     from kernel_laugh.inference import Predictor
-    from kernel_laugh.modeling import load_model
+    from kernel_laugh.modeling import label_names_of, load_model
 
     images = tricky_images(tmp_path / "imgs")
     names = list(images)
@@ -177,7 +177,7 @@ def test_same_probabilities_through_predict_evaluate_and_the_space(sharp_model, 
     assert len(ds) == len(paths) and data.skipped == []
     model = load_model(sharp_model)
     probs, _ = predict_probs(model, ds, model.pretrained_cfg, device="cpu")
-    by_evaluate = probs[:, model.label_names.index("laughter")].tolist()
+    by_evaluate = probs[:, label_names_of(model).index("laughter")].tolist()
 
     app = DemoApp(str(sharp_model), workdir=tmp_path / "space")
     app.predictor = Predictor(str(sharp_model), precision="fp32")  # the comparison is in fp32 on every machine

@@ -692,12 +692,12 @@ def cmd_compare(argv: list[str]) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from kernel_laugh.explain import gradcam_overlay  # lazy: loads when the command runs
-    from kernel_laugh.modeling import load_model  # lazy: loads when the command runs
+    from kernel_laugh.modeling import label_names_of, load_model  # lazy: loads when the command runs
     from kernel_laugh.readers.images import read_image  # lazy: loads when the command runs
 
     model = load_model(args.model)
     image = read_image(args.image)
-    names = list(model.label_names)
+    names = label_names_of(model)
     target = None
     if args.target is not None:
         if args.target not in names and not (args.target.isdigit() and int(args.target) < len(names)):

@@ -45,9 +45,14 @@ def build_model(cfg: ModelConfig, label_names: list[str]) -> torch.nn.Module:
             f"{str(err).splitlines()[0] if str(err) else ''}). Connect to the internet, or pass --no-pretrained "
             "to train from scratch."
         ) from err
-    model.pretrained_cfg = _pretrained_cfg(model, cfg, len(label_names))
-    model.label_names = list(label_names)
+    model.pretrained_cfg = _pretrained_cfg(model, cfg, label_names)
     return model
+
+
+def label_names_of(model: torch.nn.Module) -> list[str]:
+    """The class names of a timm model built or loaded here: ``pretrained_cfg["label_names"]``, where timm itself
+    keeps them (its ``save_for_hf`` writes them to config.json's top-level ``label_names``)."""
+    return list(model.pretrained_cfg["label_names"])
 
 
 def init_from_model(source: str, cfg: ModelConfig, label_names: list[str]) -> torch.nn.Module:
@@ -58,12 +63,11 @@ def init_from_model(source: str, cfg: ModelConfig, label_names: list[str]) -> to
     the old ones. ``cfg``'s image size and crop still apply; the architecture is the earlier model's.
     """
     model = load_model(_model_dir(source))
-    if list(model.label_names) != list(label_names):
+    if label_names_of(model) != list(label_names):
         if len(label_names) < 2:
             raise KernelLaughError(f"a classifier needs at least 2 labels, got {label_names}")
         model.reset_classifier(len(label_names))  # a fresh (K, features) head, timm's own initialisation
-    model.pretrained_cfg = _pretrained_cfg(model, cfg, len(label_names))
-    model.label_names = list(label_names)
+    model.pretrained_cfg = _pretrained_cfg(model, cfg, label_names)
     return model
 
 
@@ -78,8 +82,10 @@ def _model_dir(source: str) -> Path:
                                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
 
 
-def _pretrained_cfg(model: torch.nn.Module, cfg: ModelConfig, num_classes: int) -> dict[str, Any]:
-    """The preprocessing contract saved with the weights; training, eval, pipeline and Space all read it."""
+def _pretrained_cfg(model: torch.nn.Module, cfg: ModelConfig, label_names: list[str]) -> dict[str, Any]:
+    """The preprocessing contract saved with the weights; training, eval, pipeline and Space all read it. The class
+    names ride along as timm keeps them (``label_names``); config.json stores them at its top level instead."""
+    num_classes = len(label_names)
     pc = dict(model.pretrained_cfg)
     if cfg.image_size:
         pc["input_size"] = (3, cfg.image_size, cfg.image_size)
@@ -93,7 +99,8 @@ def _pretrained_cfg(model: torch.nn.Module, cfg: ModelConfig, num_classes: int) 
     pc["num_classes"] = num_classes
     keep = ("architecture", "input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std", "num_classes", "pool_size",
             "first_conv", "classifier")
-    return {k: (list(pc[k]) if isinstance(pc[k], tuple) else pc[k]) for k in keep if k in pc}
+    return {k: (list(pc[k]) if isinstance(pc[k], tuple) else pc[k]) for k in keep if k in pc} | {
+        "label_names": list(label_names)}
 
 
 def model_config_dict(model: torch.nn.Module) -> dict[str, Any]:
@@ -102,7 +109,7 @@ def model_config_dict(model: torch.nn.Module) -> dict[str, Any]:
     Unlike ``timm.models.save_for_hf`` this never writes ``model_args.num_classes``: transformers' TimmWrapper
     passes ``num_classes`` itself and would get it twice (seen with timm 1.0.31 + transformers 5.23).
     """
-    label_names = list(model.label_names)
+    label_names = label_names_of(model)
     pool = getattr(model, "global_pool", "avg")  # a module on CNNs, a string on ViTs
     return {
         "architecture": model.pretrained_cfg["architecture"],
@@ -110,7 +117,7 @@ def model_config_dict(model: torch.nn.Module) -> dict[str, Any]:
         "num_features": model.num_features,
         "global_pool": pool if isinstance(pool, str) else getattr(pool, "pool_type", "avg"),
         "label_names": label_names,
-        "pretrained_cfg": {k: v for k, v in model.pretrained_cfg.items() if k != "architecture"},
+        "pretrained_cfg": {k: v for k, v in model.pretrained_cfg.items() if k not in ("architecture", "label_names")},
     }
 
 
@@ -141,8 +148,8 @@ def load_model(model_dir: str | Path) -> torch.nn.Module:
     weights = Path(model_dir) / WEIGHTS_NAME
     model = timm.create_model(config["architecture"], pretrained=False, num_classes=config["num_classes"])
     model.load_state_dict(load_file(str(weights)))
-    model.pretrained_cfg = dict(config["pretrained_cfg"], architecture=config["architecture"])
-    model.label_names = list(config["label_names"])
+    model.pretrained_cfg = dict(config["pretrained_cfg"], architecture=config["architecture"],
+                                label_names=list(config["label_names"]))
     return model
 
 
