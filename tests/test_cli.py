@@ -116,3 +116,20 @@ def test_train_rejects_bad_folders_before_training(tmp_path, case):
 def test_help_explains_presets_and_offline_flag():
     out = subprocess.run([*CLI, "train", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--no-pretrained" in out.stdout and "SYNTHETIC" in out.stdout
+
+
+def test_quiet_leaves_results_and_drops_progress_bars(tiny_model_dir, tmp_path):
+    """`kernel-laugh --quiet timeline ...`: the summary still prints, the frame progress bar does not."""
+    from kernel_laugh.video import write_sample_clip
+
+    clip = write_sample_clip(tmp_path / "clip.mp4", duration=6.0, fps=2.0, laughter=((2.0, 4.0),))
+    runs = {}
+    for flags in ([], ["--quiet"]):
+        cmd = [sys.executable, "-m", "kernel_laugh.cli", *flags, "timeline", str(tiny_model_dir), str(clip),
+               "--output", str(tmp_path / f"out{len(flags)}")]
+        runs[bool(flags)] = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    for quiet, run in runs.items():
+        assert run.returncode == 0, run.stderr
+        assert "segment" in run.stdout  # the result is printed either way
+    assert "frames clip.mp4" in runs[False].stderr  # the bar, without --quiet
+    assert "frames clip.mp4" not in runs[True].stderr and "%|" not in runs[True].stderr

@@ -815,6 +815,9 @@ def main(argv: list[str] | None = None) -> int:
     while argv[:1] and argv[0] in VERBOSITY:
         level = VERBOSITY[argv.pop(0)]
     configure_logging(level)
+    if level >= logging.WARNING:  # --quiet: no progress bars from datasets or the Hub either (read when they load)
+        for name in ("HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS"):
+            os.environ.setdefault(name, "1")
     try:
         if argv[:1] in (["train"], ["lr-find"]):  # flags from the dataclasses, presets and --config: parsed on their own
             if any(a in ("-h", "--help") for a in argv[1:]):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -395,6 +396,12 @@ PRESETS["audio-sample"] = dict(PRESETS["audio"], dataset="sample", sample_size=2
 # Class names that mean "not the thing": the documented default rule for the positive class (and for the order of
 # the class folders `kernel-laugh frames` writes).
 NEGATIVE_LABEL = re.compile(r"^(non|no|not)[-_ ]|^(neutral|other|background|none)$", re.IGNORECASE)
+
+
+def progress_bars(wanted: bool = True) -> bool:
+    """Whether to show a progress bar the caller ``wanted``: not when the package's logger was set above INFO
+    (``kernel-laugh --quiet``). An unconfigured logger (library use) leaves the caller's choice alone."""
+    return wanted and logging.getLogger("kernel_laugh").level <= logging.INFO
 
 
 def positive_label_index(label_names: list[str], requested: str | None = None) -> tuple[int | None, str]:

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from kernel_laugh.config import DataConfig
+from kernel_laugh.config import DataConfig, progress_bars
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.readers.folders import describe_left_out, subfolders, walk_files
 from kernel_laugh.readers.images import IMAGE_EXTENSIONS, decode_image, read_image
@@ -95,7 +95,7 @@ def _keep_readable(files: list[Path], where: object, max_corrupt: float) -> tupl
     """Indices of the files the image reader decodes; the others are named, unless more than ``max_corrupt``
     of them fail (then the run stops before any training)."""
     good, left = [], LeftOut()
-    for i, f in enumerate(tqdm(files, desc="checking images", unit="image", leave=False, disable=len(files) < 500)):
+    for i, f in enumerate(tqdm(files, desc="checking images", unit="image", leave=False, disable=not progress_bars(len(files) >= 500))):
         try:
             read_image(f)
             good.append(i)

@@ -18,7 +18,7 @@ from huggingface_hub import snapshot_download
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from kernel_laugh.config import ModelConfig
+from kernel_laugh.config import ModelConfig, progress_bars
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.outputs import write_atomic, write_text_atomic
 from kernel_laugh.readers.models import HUB_HTTP_ERROR, read_model_config, resolve_model_ref
@@ -168,7 +168,7 @@ def predict_batches(model: torch.nn.Module, loader: Any, *, device: str | torch.
     Training, evaluation and compare all score through this loop."""
     model.eval()
     probs, refs = [], []
-    for inputs, labels in tqdm(loader, desc=desc, disable=not show_progress, leave=False):  # (B, 3, H, W), (B,)
+    for inputs, labels in tqdm(loader, desc=desc, disable=not progress_bars(show_progress), leave=False):  # (B, 3, H, W), (B,)
         p = logits_of(model(inputs if device is None else inputs.to(device))).float().softmax(-1)  # (B, K)
         if gather is not None:
             # gather_for_metrics drops the samples the distributed sampler duplicated to even out the last batch,

@@ -181,7 +181,8 @@ def plan_space(space_dir: str | Path, model_id: str) -> SpaceBundle:
     folder = Path(space_dir)
     for name in ("app.py", "README.md"):
         if not (folder / name).is_file():
-            raise KernelLaughError(f"{folder}: not a Space folder ({name} not found)")
+            raise KernelLaughError(f"{folder}: not a Space folder ({name} not found); run push-space from a checkout of "
+                                   "kernel-laugh, or pass --space-dir PATH/TO/space")
     gradio_version = installed_gradio()
     bundle = SpaceBundle(model_id)
     for path in _files_under(folder, SPACE_IGNORE_PATTERNS):

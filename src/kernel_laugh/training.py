@@ -35,7 +35,7 @@ from kernel_laugh.audio.task import audio_parts
 from kernel_laugh.card import render_card
 from kernel_laugh.checkpoints import (StepHook, folder_run_id, remove_partial, resolve_checkpoint, restore_best,
                                       save_checkpoint, write_run_id)
-from kernel_laugh.config import CardConfig, DataConfig, ModelConfig, TrainConfig, positive_label_index
+from kernel_laugh.config import CardConfig, DataConfig, ModelConfig, TrainConfig, positive_label_index, progress_bars
 from kernel_laugh.data import (EpochSampler, PreparedData, cache_resized, interval_groups, make_loader, prepare_data,
                                undecoded)
 from kernel_laugh.errors import KernelLaughError
@@ -264,7 +264,7 @@ def train_one_epoch(run: Run, progress: Progress, epoch: int, cfg: TrainConfig, 
     loader = acc.skip_first_batches(run.train_dl, start) if start else run.train_dl
     local = torch.zeros(2, dtype=torch.float64, device=acc.device)  # (loss x images, images) on this process
     began = time.perf_counter()
-    bar = tqdm(loader, desc=f"epoch {epoch + 1} train", disable=not acc.is_local_main_process, leave=False)
+    bar = tqdm(loader, desc=f"epoch {epoch + 1} train", disable=not progress_bars(acc.is_local_main_process), leave=False)
     for i, (pixel_values, labels) in enumerate(bar, start=start):  # (B, 3, H, W), (B,)
         if cfg.channels_last:
             pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)

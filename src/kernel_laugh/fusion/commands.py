@@ -16,7 +16,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from kernel_laugh.config import FuseTrainConfig
+from kernel_laugh.config import FuseTrainConfig, progress_bars
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.fusion.artefact import build_config, load_fusion, save_fusion
 from kernel_laugh.fusion.card import render_fusion_card, render_fusion_report
@@ -48,7 +48,7 @@ def collect_steps(dataset: str | Path, runners: dict[str, Any], grid_hz: float, 
     segments = load_segments(labels)
     videos = find_videos(root)
     steps = []
-    with tqdm(videos, desc="experts", unit="video", disable=not progress) as bar:  # closed before an error is printed
+    with tqdm(videos, desc="experts", unit="video", disable=not progress_bars(progress)) as bar:  # closed before an error is printed
         for video in bar:
             steps.append(run_experts(video, runners, grid_hz, segments))
     return steps

@@ -47,6 +47,7 @@ from kernel_laugh.config import (
     DataConfig,
     ModelConfig,
     TrainConfig,
+    progress_bars,
 )
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.faces import HaarFaceDetector, largest_face
@@ -391,7 +392,7 @@ def train_sample_experts(sample: FusionSample, out_dir: str | Path, progress: bo
             ("synthetic-face", "sample", {"dataset": str(data / "face"), "positive_label": "smile",
                                           "augmentation": "faces", **IMAGE_EXPERT}),
             ("synthetic-audio", "audio", {"dataset": str(data / "audio.csv"), **AUDIO_EXPERT})]
-    for name, preset, overrides in tqdm(runs, desc="SYNTHETIC experts", disable=not progress):
+    for name, preset, overrides in tqdm(runs, desc="SYNTHETIC experts", disable=not progress_bars(progress)):
         fit(*_configs(out / name, preset, **overrides))
     return [ExpertSpec.for_model("brain", out / "synthetic-brain", "laughter"),
             ExpertSpec.for_model("face", out / "synthetic-face", "smile"),

@@ -25,7 +25,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from kernel_laugh.config import FuseTrainConfig, TrainConfig
+from kernel_laugh.config import FuseTrainConfig, TrainConfig, progress_bars
 from kernel_laugh.data import split_indices
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.fusion.batches import StepArrays, stack_steps
@@ -153,7 +153,7 @@ def fit_gate(train: list[ExpertSteps], validation: list[ExpertSteps], cfg: FuseT
     model, optimizer, loader = accelerator.prepare(gate, optimizer, loader)
     history: list[dict[str, float]] = []
     best_loss, best_state, best_epoch = float("inf"), None, 0
-    for epoch in tqdm(range(cfg.epochs), desc="gate", disable=not (progress and accelerator.is_local_main_process)):
+    for epoch in tqdm(range(cfg.epochs), desc="gate", disable=not progress_bars(progress and accelerator.is_local_main_process)):
         loss = train_gate_epoch(model, loader, optimizer, accelerator, cfg.modality_dropout, generator)
         unwrapped = accelerator.unwrap_model(model)
         val = validation_loss(unwrapped, va)

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from kernel_laugh.config import progress_bars
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.hardware import available_cpus
 from kernel_laugh.readers.audio import VIDEO_EXTENSIONS
@@ -116,7 +117,7 @@ def iter_frames(path: str | Path, fps: float, crop: Box | Callable[[int, int], B
         tol = 0.5 / rate  # half a source frame: the nearest frame to a sample time counts as "at" it
         origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         expected = math.ceil(duration * fps - 1e-9) if duration else None  # sample times k / fps < duration
-        bar = tqdm(total=expected, desc=f"frames {Path(path).name}", unit="frame", disable=not progress, leave=False)
+        bar = tqdm(total=expected, desc=f"frames {Path(path).name}", unit="frame", disable=not progress_bars(progress), leave=False)
 
         k, decoded, last_yield = 0, 0, -math.inf
         now = 0.0  # time of the last decoded frame
