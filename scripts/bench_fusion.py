@@ -81,14 +81,16 @@ def main() -> None:
     seconds = sum(probe(v).duration or 0.0 for v in videos)
 
     if args.fusion:
-        from kernel_laugh.fusion.timeline import (
-            fusion_timeline,  # the gate's side (issue 21a)
-        )
+        from kernel_laugh.fusion.timeline import FusionSpace, fusion_timeline
 
-        what = f"fused timeline of {args.fusion} (experts, gate, CSVs and plot)"
+        # Loaded once, as the Space holds it (the `timeline` command loads once per call): per video, the timing
+        # covers decoding, the experts, the gate, and writing the CSVs and the plot.
+        loaded = FusionSpace.load(args.fusion)
+        what = f"fused timeline of {args.fusion} (experts, gate, CSVs and plot; models loaded once)"
 
         def one(video: Path, timings: dict[str, float]) -> None:
-            fusion_timeline(args.fusion, video, work / "out" / video.stem, progress=False, timings=timings)
+            fusion_timeline(loaded.model, video, work / "out" / video.stem, runners=loaded.runners, progress=False,
+                            timings=timings)
     else:
         given = {"brain": args.brain, "face": args.face, "audio": args.audio}
         if any(given.values()):
