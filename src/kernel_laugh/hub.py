@@ -31,7 +31,7 @@ from kernel_laugh.config import CardConfig, DataConfig
 from kernel_laugh.data import prepare_data
 from kernel_laugh.errors import KernelLaughError
 from kernel_laugh.readers.models import HUB_HTTP_ERROR, is_hub_id
-from kernel_laugh.space_bundle import SpaceBundle, plan_space
+from kernel_laugh.space_bundle import SpaceBundle, list_upload, plan_space
 
 # Never uploaded from a model folder. fnmatch patterns as in HfApi.upload_folder: "*" also matches "/".
 MODEL_IGNORE_PATTERNS = [
@@ -87,13 +87,6 @@ def _hub_errors(action: str) -> Iterator[None]:
                 403: ": the token cannot write there (it needs write access to that namespace)"}.get(status, "")
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise KernelLaughError(f"{action} failed{f' ({status})' if status else ''}: {first}{hint}") from err
-
-
-def _list_files(folder: Path, ignore: list[str]) -> tuple[list[str], list[str]]:
-    """(kept, left out) paths relative to ``folder``, filtered with huggingface_hub's own pattern matcher."""
-    every = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    kept = list(filter_repo_objects(every, ignore_patterns=ignore))
-    return kept, [p for p in every if p not in set(kept)]
 
 
 def _relative_links(markdown: str) -> list[str]:
@@ -242,7 +235,7 @@ def plan_model_upload(model_dir: str | Path, repo_id: str, *, keep_readme: bool 
     else:
         raise KernelLaughError(f"{folder}: no README.md, and no {', '.join(CARD_INPUTS)} to render a model card from")
     files = sorted(set(_uploadable(folder, None if rendered else card)) | {"README.md"})
-    every, _ = _list_files(folder, [])
+    every, _ = list_upload(folder, [])
     left_out = [p for p in every if p not in set(files)]
     sizes = {p: (len(card.encode()) if p == "README.md" else (folder / p).stat().st_size) for p in files}
     message, description = _commit_message(folder)

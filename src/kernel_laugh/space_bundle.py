@@ -93,10 +93,12 @@ class SpaceBundle:
         return out
 
 
-def _files_under(folder: Path, ignore: list[str]) -> list[str]:
-    """Paths of the files under ``folder`` (relative, POSIX), minus ``ignore`` (huggingface_hub's own matcher)."""
+def list_upload(folder: Path, ignore: list[str]) -> tuple[list[str], list[str]]:
+    """(kept, left out): the files under ``folder`` as relative POSIX paths, split by ``ignore`` (fnmatch patterns,
+    huggingface_hub's own matcher, as ``HfApi.upload_folder`` applies them). Model and Space uploads both list here."""
     every = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    return list(filter_repo_objects(every, ignore_patterns=ignore))
+    kept = list(filter_repo_objects(every, ignore_patterns=ignore))
+    return kept, sorted(set(every) - set(kept))
 
 
 def _checkout_pyproject(package_dir: Path) -> Path | None:
@@ -185,9 +187,9 @@ def plan_space(space_dir: str | Path, model_id: str) -> SpaceBundle:
                                    "kernel-laugh, or pass --space-dir PATH/TO/space")
     gradio_version = installed_gradio()
     bundle = SpaceBundle(model_id)
-    for path in _files_under(folder, SPACE_IGNORE_PATTERNS):
+    for path in list_upload(folder, SPACE_IGNORE_PATTERNS)[0]:
         bundle.files[path] = folder / path
-    for path in _files_under(PACKAGE_DIR, PACKAGE_IGNORE_PATTERNS):
+    for path in list_upload(PACKAGE_DIR, PACKAGE_IGNORE_PATTERNS)[0]:
         bundle.files[f"kernel_laugh/{path}"] = PACKAGE_DIR / path
     bundle.files["requirements.txt"] = space_requirements(gradio_version=gradio_version).encode()
     bundle.files["README.md"] = space_readme((folder / "README.md").read_text(encoding="utf-8"), model_id,
