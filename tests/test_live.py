@@ -7,6 +7,7 @@ import copy
 import csv
 import math
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -191,3 +192,36 @@ def test_face_service_on_a_real_model(face_model_dir, two_face_photo, tmp_path):
     session = service.new_session()
     out = service.live_frame(session, two_face_photo)  # the live detector (faster setting) finds both faces too
     assert len(out.faces) == 2 and len(service.history_table(out.history)) == len(predictor.label_names)
+
+
+def test_live_crops_of_visitors_arriving_together_share_one_pass_and_get_their_own_results():
+    """Four visitors' frames arriving while a pass runs: their crops go through the model together, and each
+    visitor gets exactly its own crops' results, in order."""
+    from kernel_laugh.face_service import shared_crops
+
+    passes: list[int] = []
+    first_started, release = threading.Event(), threading.Event()
+
+    def classify(crops):  # each "crop" is its name; the result echoes it so a mix-up would show
+        passes.append(len(crops))
+        if len(passes) == 1:
+            first_started.set()
+            release.wait(5)  # hold the first pass so the other visitors queue up behind it
+        return [[{"label": c, "score": 1.0}] for c in crops]
+
+    shared = shared_crops(classify)
+    results: dict[int, list] = {}
+    callers = [threading.Thread(target=lambda i=i: results.__setitem__(i, shared([f"v{i}-a", f"v{i}-b"])))
+               for i in range(4)]
+    callers[0].start()
+    assert first_started.wait(5)
+    for t in callers[1:]:
+        t.start()
+    time.sleep(0.3)  # the three others are now waiting for the running pass
+    release.set()
+    for t in callers:
+        t.join(5)
+    assert passes == [2, 6]  # visitor 0 alone, then the other three visitors' 6 crops in one pass
+    assert {i: [r[0]["label"] for r in res] for i, res in results.items()} == {
+        i: [f"v{i}-a", f"v{i}-b"] for i in range(4)}
+    assert shared([]) == []
